@@ -1,0 +1,46 @@
+# The two commands a newcomer needs:  make all   and   make test.
+# Every target sets up .venv (and TeX Live) first when it is missing or stale.
+CANDIDATE ?= XX
+PYTHON    := .venv/bin/python
+ZIP       := homeexam_candidate$(CANDIDATE).zip
+QUICK     ?=
+ARGS      := $(if $(QUICK),--quick,)
+
+.PHONY: help setup all test problem1 problem2 problem3 report zip benchmark clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+setup:  ## create .venv from requirements.txt and install TeX Live when missing (idempotent)
+	@bash scripts/setup.sh
+
+all: setup  ## everything: problems 1-3, doc/report.pdf and the zip (QUICK=1 for a smoke run)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory problem1 problem2 problem3 report zip || exit $$?; \
+	echo "make all: finished in $$(( $$(date +%s) - start )) s"
+
+test: setup  ## run the test suite
+	$(PYTHON) -m pytest -q tests
+
+problem1: setup  ## numerical checks of the Problem 1 derivations
+	$(PYTHON) src/problem1_checks.py $(ARGS)
+
+problem2: setup  ## ResNet-18, backdoor, saliency, occlusion, fix, retrain
+	$(PYTHON) src/problem2_traffic.py $(ARGS)
+
+problem3: setup  ## wide LeNet-5 on SVHN, MNIST, ADDA and the MSE variant
+	$(PYTHON) src/problem3_adda.py $(ARGS)
+
+report: setup  ## doc/report.pdf from the results that exist
+	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)
+	cd doc && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet report.tex
+	@echo "wrote doc/report.pdf"
+
+zip: setup  ## homeexam_candidate$(CANDIDATE).zip with doc/ and src/ only
+	$(PYTHON) src/make_zip.py --candidate $(CANDIDATE)
+
+benchmark: setup  ## per-stage times, throughput and peak memory of problems 2 and 3
+	$(PYTHON) scripts/benchmark.py
+
+clean:  ## remove build products of the report (not data, checkpoints or the venv)
+	cd doc && latexmk -C report.tex || true

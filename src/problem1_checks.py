@@ -1,0 +1,416 @@
+"""Problem 1: numerical checks of every derivation in the report.
+
+1a  He initialisation (He et al. 2015, sec. 2.2): Var(w) = 2/n keeps the forward activation variance
+    and the backward gradient variance constant through a deep ReLU network; other scales explode or
+    vanish. The two steps the derivation rests on are checked on their own.
+1b  Xavier (Glorot & Bengio 2010, eq. 12), Var(w) = 2/(n_in + n_out), against He.
+1c  KL divergence between two Bernoulli distributions, and its VAE form.
+1d  The GAN optimum (Goodfellow et al. 2014, Prop. 1 and Thm. 1): D* = p_data/(p_data + p_g),
+    D* = 1/2 and V = -log 4 when p_g = p_data.
+
+Each check prints PASS/FAIL with the measured and the predicted value; the script exits 1 if any
+check fails, and writes figures p1_*.pdf/.png and results/problem1.json.
+"""
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from scipy import integrate, optimize, stats
+
+from utils import common_parser, figure_style, run_main, save_figure, seed_everything, write_results
+
+plt = figure_style()
+
+
+# --------------------------------------------------------------------------------------------------
+# Check bookkeeping
+# --------------------------------------------------------------------------------------------------
+def check(name, measured, predicted, tolerance, relative=False):
+    """One PASS/FAIL line: |measured - predicted| <= tolerance (times |predicted| if relative)."""
+    bound = tolerance * abs(predicted) if relative else tolerance
+    passed = bool(np.isfinite(measured) and abs(measured - predicted) <= bound)
+    print(f"{'PASS' if passed else 'FAIL'}  {name}: measured {measured:.6g}, "
+          f"predicted {predicted:.6g} (tolerance {bound:.2g})")
+    return {"name": name, "passed": passed, "measured": float(measured),
+            "predicted": float(predicted), "tolerance": float(bound)}
+
+
+# --------------------------------------------------------------------------------------------------
+# 1a  He initialisation
+# --------------------------------------------------------------------------------------------------
+def layer_variances(weight_scale, depth, width, batch, activation=torch.relu, conv=False,
+                    repeats=1, generator=None):
+    """Per-layer variances, averaged over `repeats` independently drawn networks: the derivation
+    is about expectations over the weights, and one narrow conv net fluctuates around them."""
+    runs = [one_network_variances(weight_scale, depth, width, batch, activation, conv, generator)
+            for _ in range(repeats)]
+    return tuple(np.mean([run[i] for run in runs], axis=0) for i in (0, 1))
+
+
+def one_network_variances(weight_scale, depth, width, batch, activation, conv, generator):
+    """Forward variance of the pre-activations y_l and backward variance of dL/dx_l, per layer.
+
+    Weights are i.i.d. N(0, weight_scale / n) with n = fan-in (k*k*c for a conv layer), biases 0,
+    as in He et al. (2015) sec. 2.2. The conv layers use circular padding so that every output
+    pixel sees n inputs, as the derivation assumes (zero padding would shrink the border's variance).
+    """
+    if conv:
+        x = torch.randn(batch, width, 16, 16, generator=generator)
+        fan_in = 9 * width
+    else:
+        x = torch.randn(batch, width, generator=generator)
+        fan_in = width
+    std = math.sqrt(weight_scale / fan_in)
+    x.requires_grad_(True)
+    inputs, pre_activations = [x], []
+    h = x
+    for _ in range(depth):
+        if conv:
+            weight = torch.randn(width, width, 3, 3, generator=generator) * std
+            y = torch.nn.functional.conv2d(torch.nn.functional.pad(h, (1, 1, 1, 1), "circular"),
+                                           weight)
+        else:
+            weight = torch.randn(width, width, generator=generator) * std
+            y = h @ weight.T
+        y.retain_grad()
+        pre_activations.append(y)
+        h = activation(y)
+        h.retain_grad()
+        inputs.append(h)
+    # A random zero-mean gradient at the output stands in for dL/dx_L (He et al. 2015, eq. 13).
+    h.backward(torch.randn(h.shape, generator=generator))
+    forward = np.array([y.var().item() for y in pre_activations])
+    backward = np.array([layer_input.grad.var().item() for layer_input in inputs[:-1]])
+    return forward, backward
+
+
+def check_he_forward_backward(weight_scale=2.0, depth=40, conv=False, generator=None):
+    """With Var(w) = weight_scale/n the per-layer variance ratio is weight_scale/2: He (2) keeps it 1.
+
+    Returns the checks on the geometric-mean per-layer ratio, forward and backward.
+    """
+    kind = "conv" if conv else "fully connected"
+    forward, backward = layer_variances(weight_scale, depth, 64 if conv else 512,
+                                        8 if conv else 1000, conv=conv, repeats=8 if conv else 1,
+                                        generator=generator)
+    forward_ratio = (forward[-1] / forward[0]) ** (1 / (depth - 1))
+    backward_ratio = (backward[0] / backward[-1]) ** (1 / (depth - 1))
+    return [check(f"1a He, {depth}-layer {kind} ReLU net, forward variance ratio per layer",
+                  forward_ratio, 1.0, 0.05),
+            check(f"1a He, {depth}-layer {kind} ReLU net, backward gradient variance ratio per layer",
+                  backward_ratio, 1.0, 0.05)]
+
+
+def check_he_steps(generator=None):
+    """The derivation's two steps: Var(y) = n Var(w) E[x^2], and E[relu(y)^2] = Var(y)/2."""
+    n, batch = 256, 20000
+    # Step 1 holds for any input distribution, also a non-zero-mean one such as ReLU outputs.
+    x = torch.relu(torch.randn(batch, n, generator=generator)) * 1.7
+    weight_variance = 0.37 / n
+    weight = torch.randn(n, 512, generator=generator) * math.sqrt(weight_variance)
+    y = x @ weight
+    step1 = check("1a step: Var(y_l) = n_l Var(w_l) E[x_l^2]", y.var().item(),
+                  n * weight_variance * (x ** 2).mean().item(), 0.02, relative=True)
+    # Step 2 needs y zero-mean and symmetric; Gaussian and Laplace both are.
+    rng = np.random.default_rng(0)
+    checks = [step1]
+    for name, y_prev in [("Gaussian", rng.normal(0, 1.3, 2_000_000)),
+                         ("Laplace", rng.laplace(0, 0.8, 2_000_000))]:
+        checks.append(check(f"1a step: E[x_l^2] = Var(y_l-1)/2 under ReLU, {name} y",
+                            np.mean(np.maximum(y_prev, 0) ** 2), y_prev.var() / 2, 0.01,
+                            relative=True))
+    return checks
+
+
+def plot_he(generator):
+    """Variance against depth for several weight scales: only He's 2/n is flat."""
+    scales = {"Var(w)=1/n (LeCun)": 1.0, "Var(w)=2/n (He)": 2.0, "Var(w)=3/n": 3.0}
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.1))
+    summary = {}
+    for label, scale in scales.items():
+        forward, backward = layer_variances(scale, 40, 512, 1000, generator=generator)
+        conv_forward, _ = layer_variances(scale, 40, 64, 8, conv=True, repeats=4,
+                                          generator=generator)
+        layers = np.arange(1, 41)
+        axes[0].semilogy(layers, forward, label=label)
+        axes[1].semilogy(layers, backward, label=label)
+        axes[2].semilogy(layers, conv_forward, label=label)
+        summary[label] = {"forward_last_over_first": forward[-1] / forward[0],
+                          "backward_first_over_last": backward[0] / backward[-1],
+                          "conv_forward_last_over_first": conv_forward[-1] / conv_forward[0]}
+    axes[0].set_title("fully connected: forward Var(y_l)")
+    axes[1].set_title("fully connected: backward Var(dL/dx_l)")
+    axes[2].set_title("3x3 conv: forward Var(y_l)")
+    for ax in axes:
+        ax.set_xlabel("layer l")
+    axes[0].legend()
+    save_figure(fig, OUT, "p1_he_variance_vs_depth")
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# 1b  Xavier against He
+# --------------------------------------------------------------------------------------------------
+def variance_ratio_per_layer(weight_scale, activation, depth=30, generator=None):
+    forward, _ = layer_variances(weight_scale, depth, 512, 1000, activation=activation,
+                                 generator=generator)
+    return (forward[-1] / forward[0]) ** (1 / (depth - 1)), forward
+
+
+def check_xavier_vs_he(generator=None):
+    """For square layers Xavier's 2/(n_in+n_out) is 1/n: it keeps a linear network's variance and
+    halves it per layer under ReLU, which He's 2/n repairs."""
+    identity = lambda y: y  # noqa: E731
+    linear_xavier, _ = variance_ratio_per_layer(1.0, identity, generator=generator)
+    relu_xavier, _ = variance_ratio_per_layer(1.0, torch.relu, generator=generator)
+    relu_he, _ = variance_ratio_per_layer(2.0, torch.relu, generator=generator)
+    return [check("1b Xavier, linear net, variance ratio per layer", linear_xavier, 1.0, 0.03),
+            check("1b Xavier, ReLU net, variance ratio per layer", relu_xavier, 0.5, 0.03),
+            check("1b He, ReLU net, variance ratio per layer", relu_he, 1.0, 0.03)]
+
+
+def plot_xavier_vs_he(generator):
+    networks = [("linear", lambda y: y), ("tanh", torch.tanh), ("ReLU", torch.relu)]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.1), sharey=True)
+    ratios = {}
+    for ax, (init, scale) in zip(axes, [("Xavier, Var(w)=2/(n_in+n_out)", 1.0),
+                                        ("He, Var(w)=2/n_in", 2.0)]):
+        for name, activation in networks:
+            ratio, forward = variance_ratio_per_layer(scale, activation, generator=generator)
+            ax.semilogy(np.arange(1, len(forward) + 1), forward, label=f"{name} (x{ratio:.2f}/layer)")
+            ratios[f"{init.split(',')[0]} {name}"] = ratio
+        ax.set_title(init)
+        ax.set_xlabel("layer l")
+        ax.legend()
+    axes[0].set_ylabel("Var(y_l)")
+    save_figure(fig, OUT, "p1_xavier_vs_he")
+    return ratios
+
+
+# --------------------------------------------------------------------------------------------------
+# 1c  KL divergence between Bernoulli distributions
+# --------------------------------------------------------------------------------------------------
+def bernoulli_kl(p, q):
+    """KL(Bern(p) || Bern(q)) = p log(p/q) + (1-p) log((1-p)/(1-q)), with 0 log 0 = 0."""
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ones = np.where(p > 0, p * np.log(p / q), 0.0)
+        zeros = np.where(p < 1, (1 - p) * np.log((1 - p) / (1 - q)), 0.0)
+    return ones + zeros
+
+
+def kl_direct_sum(p, q):
+    """The definition, sum over x in {0, 1} of P(x) log P(x)/Q(x), through scipy's pmf."""
+    return sum(stats.bernoulli.pmf(x, p) * np.log(stats.bernoulli.pmf(x, p) / stats.bernoulli.pmf(x, q))
+               for x in (0, 1))
+
+
+def check_bernoulli_kl(kl_formula=bernoulli_kl):
+    grid = np.linspace(0.02, 0.98, 49)
+    p, q = np.meshgrid(grid, grid, indexing="ij")
+    closed = kl_formula(p, q)
+    checks = [check("1c Bernoulli KL, closed form vs direct sum (max abs error on grid)",
+                    np.max(np.abs(closed - kl_direct_sum(p, q))), 0.0, 1e-12)]
+    torch_kl = torch.distributions.kl_divergence(
+        torch.distributions.Bernoulli(probs=torch.tensor(p)),
+        torch.distributions.Bernoulli(probs=torch.tensor(q))).numpy()
+    checks.append(check("1c Bernoulli KL, closed form vs torch.distributions (max abs error)",
+                        np.max(np.abs(closed - torch_kl)), 0.0, 1e-9))
+    # Monte Carlo: KL = E_{x~p}[log p(x)/q(x)]; 10^6 samples give a standard error of ~1e-3.
+    rng = np.random.default_rng(1)
+    for p_i, q_i in [(0.3, 0.6), (0.9, 0.2), (0.05, 0.5)]:
+        x = rng.random(1_000_000) < p_i
+        log_ratio = np.where(x, np.log(p_i / q_i), np.log((1 - p_i) / (1 - q_i)))
+        stderr = log_ratio.std() / math.sqrt(len(x))
+        checks.append(check(f"1c Bernoulli KL({p_i} || {q_i}), Monte Carlo vs closed form",
+                            log_ratio.mean(), float(kl_formula(p_i, q_i)), 5 * stderr))
+    checks.append(check("1c KL >= 0 on the grid, 0 on the diagonal (min; |diag| max)",
+                        min(closed.min(), 0.0) - np.abs(np.diag(closed)).max(), 0.0, 1e-12))
+    forward, reverse = float(kl_formula(0.1, 0.5)), float(kl_formula(0.5, 0.1))
+    checks.append(check("1c asymmetry: KL(0.5||0.1) - KL(0.1||0.5)", reverse - forward,
+                        float(bernoulli_kl(0.5, 0.1) - bernoulli_kl(0.1, 0.5)), 1e-12))
+    # As q -> 0 with p > 0 the KL grows like -p log q: the slope in -log q tends to p.
+    q_small = np.array([1e-6, 1e-9])
+    slope = np.diff(kl_formula(0.3, q_small)) / np.diff(-np.log(q_small))
+    checks.append(check("1c limit q->0: d KL(0.3||q) / d(-log q) -> p", slope[0], 0.3, 1e-6))
+    checks.append(check("1c limit p=0: KL(0||q) = -log(1-q) at q=0.4", float(kl_formula(0.0, 0.4)),
+                        -math.log(0.6), 1e-12))
+    # VAE with Bernoulli latents and a uniform prior: the KL term is log 2 minus the entropy.
+    entropy = -(grid * np.log(grid) + (1 - grid) * np.log(1 - grid))
+    checks.append(check("1c VAE form: KL(Bern(p)||Bern(1/2)) = log 2 - H(p) (max abs error)",
+                        np.max(np.abs(kl_formula(grid, 0.5) - (math.log(2) - entropy))), 0.0,
+                        1e-12))
+    return checks
+
+
+def plot_bernoulli_kl():
+    grid = np.linspace(0.005, 0.995, 199)
+    p, q = np.meshgrid(grid, grid, indexing="ij")
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
+    image = axes[0].imshow(np.log10(bernoulli_kl(p, q).T + 1e-4), origin="lower",
+                           extent=[0, 1, 0, 1], cmap="magma")
+    axes[0].set_xlabel("p")
+    axes[0].set_ylabel("q")
+    axes[0].set_title("log10 KL(Bern(p) || Bern(q))")
+    axes[0].grid(False)
+    fig.colorbar(image, ax=axes[0])
+    for q_fixed in (0.1, 0.5, 0.9):
+        axes[1].plot(grid, bernoulli_kl(grid, q_fixed), label=f"KL(p || {q_fixed})")
+    axes[1].plot(grid, bernoulli_kl(0.1, grid), "--", label="KL(0.1 || q), as a function of q")
+    axes[1].set_ylim(0, 3)
+    axes[1].set_xlabel("p (solid) or q (dashed)")
+    axes[1].set_title("asymmetric, and unbounded as q -> 0 or 1")
+    axes[1].legend()
+    save_figure(fig, OUT, "p1_bernoulli_kl")
+
+
+# --------------------------------------------------------------------------------------------------
+# 1d  The GAN optimum
+# --------------------------------------------------------------------------------------------------
+X_GRID = np.linspace(-10, 10, 4001)
+P_DATA = stats.norm(0.0, 1.0)
+P_G_APART = stats.norm(1.5, 0.7)
+
+
+def pointwise_optimal_discriminator(p_data, p_g):
+    """Maximise a log D + b log(1-D) over D in (0, 1) numerically at every x (bounded Brent)."""
+    d_star = np.empty_like(p_data)
+    for i, (a, b) in enumerate(zip(p_data, p_g)):
+        if a + b < 1e-300:  # outside both supports D does not matter; any value is optimal
+            d_star[i] = 0.5
+            continue
+        result = optimize.minimize_scalar(lambda d: -(a * np.log(d) + b * np.log1p(-d)),
+                                          bounds=(1e-12, 1 - 1e-12), method="bounded",
+                                          options={"xatol": 1e-12})
+        d_star[i] = result.x
+    return d_star
+
+
+def expectation_of_log(density, values):
+    """int density(x) log(values(x)) dx on X_GRID. Where the density is below 1e-12 the term is
+    dropped: its contribution is negligible, and there D rounds to 0 or 1 and the log to -inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        integrand = np.where(density > 1e-12, density * np.log(values), 0.0)
+    return integrate.simpson(integrand, x=X_GRID)
+
+
+def value_function(p_data, p_g, discriminator):
+    """V(G, D) = int p_data log D + int p_g log(1 - D), the z-integral rewritten over x = G(z)."""
+    return expectation_of_log(p_data, discriminator) + expectation_of_log(p_g, 1 - discriminator)
+
+
+def jensen_shannon(p, q):
+    m = (p + q) / 2
+    return 0.5 * expectation_of_log(p, p / m) + 0.5 * expectation_of_log(q, q / m)
+
+
+def optimal_discriminator(p_data, p_g):
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al. 2014, Prop. 1)."""
+    return p_data / (p_data + p_g)
+
+
+def check_gan_optimum(d_star_formula=optimal_discriminator):
+    p_data = P_DATA.pdf(X_GRID)
+    checks, summary = [], {}
+    # Converged generator: p_g = p_data.
+    numeric_equal = pointwise_optimal_discriminator(p_data, p_data)
+    checks.append(check("1d p_g = p_data: max |numerical argmax D - 1/2|",
+                        np.max(np.abs(numeric_equal - 0.5)), 0.0, 1e-6))
+    value_at_optimum = value_function(p_data, p_data, d_star_formula(p_data, p_data))
+    checks.append(check("1d p_g = p_data: V(G, D*) = -log 4", value_at_optimum, -math.log(4), 1e-6))
+    # A generator that has not converged: the formula still matches the pointwise maximiser,
+    # and V(G, D*) = -log 4 + 2 JSD(p_data || p_g) (Goodfellow et al. 2014, Thm. 1).
+    p_g = P_G_APART.pdf(X_GRID)
+    numeric_apart = pointwise_optimal_discriminator(p_data, p_g)
+    formula_apart = d_star_formula(p_data, p_g)
+    support = (p_data + p_g) > 1e-12
+    checks.append(check("1d p_g != p_data: max |numerical argmax D - D* formula|",
+                        np.max(np.abs(numeric_apart - formula_apart)[support]), 0.0, 1e-6))
+    value_apart = value_function(p_data, p_g, formula_apart)
+    jsd = jensen_shannon(p_data, p_g)
+    checks.append(check("1d p_g != p_data: V(G, D*) = -log 4 + 2 JSD", value_apart,
+                        -math.log(4) + 2 * jsd, 1e-6))
+    # The z-integral itself, by sampling z ~ N(0,1) and pushing it through G(z) = 1.5 + 0.7 z.
+    z = np.random.default_rng(2).standard_normal(1_000_000)
+    generated = 1.5 + 0.7 * z
+    d_generated = d_star_formula(P_DATA.pdf(generated), P_G_APART.pdf(generated))
+    log_fake = np.log1p(-d_generated)
+    checks.append(check("1d E_z[log(1 - D(G(z)))] by sampling = int p_g log(1 - D) dx",
+                        log_fake.mean(), expectation_of_log(p_g, 1 - formula_apart),
+                        5 * log_fake.std() / math.sqrt(len(z))))
+    summary.update(v_at_optimum=value_at_optimum, minus_log4=-math.log(4), v_apart=value_apart,
+                   jsd_apart=jsd, p_g_apart={"mean": 1.5, "std": 0.7})
+    return checks, summary
+
+
+def plot_gan_optimum():
+    p_data = P_DATA.pdf(X_GRID)
+    p_g = P_G_APART.pdf(X_GRID)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.1))
+    axes[0].plot(X_GRID, p_data, label="p_data = N(0, 1)")
+    axes[0].plot(X_GRID, p_g, label="p_g = N(1.5, 0.7^2)")
+    axes[0].plot(X_GRID, optimal_discriminator(p_data, p_g), "k", label="D*(x)")
+    axes[0].plot(X_GRID[::80], pointwise_optimal_discriminator(p_data[::80], p_g[::80]), "o",
+                 ms=3, color="tab:red", label="numerical argmax")
+    axes[0].set_xlim(-4, 5)
+    axes[0].set_title("generator not converged")
+    axes[0].legend()
+    axes[1].plot(X_GRID, p_data, label="p_data = p_g")
+    axes[1].plot(X_GRID, optimal_discriminator(p_data, p_data), "k", label="D*(x) = 1/2")
+    axes[1].set_xlim(-4, 4)
+    axes[1].set_ylim(0, 1)
+    axes[1].set_title("converged: p_g = p_data")
+    axes[1].legend()
+    constant_d = np.linspace(0.01, 0.99, 197)
+    values = [value_function(p_data, p_data, np.full_like(p_data, d)) for d in constant_d]
+    axes[2].plot(constant_d, values)
+    axes[2].axhline(-math.log(4), color="k", ls="--", lw=0.8)
+    axes[2].plot([0.5], [-math.log(4)], "o", color="tab:red", label="max: D=1/2, V=-log 4")
+    axes[2].set_xlabel("constant D")
+    axes[2].set_ylabel("V(G, D)")
+    axes[2].set_ylim(-5, 0)
+    axes[2].set_title("V against D when p_g = p_data")
+    axes[2].legend()
+    save_figure(fig, OUT, "p1_gan_optimum")
+
+
+# --------------------------------------------------------------------------------------------------
+def main(argv=None):
+    global OUT
+    parser = common_parser(__doc__.split("\n")[0])
+    args = parser.parse_args(argv)
+    OUT = args.out
+    started_at = time.time()
+    seed_everything(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+
+    checks = []
+    checks += check_he_forward_backward(conv=False, generator=generator)
+    checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
+    checks += check_he_steps(generator=generator)
+    he_summary = plot_he(generator)
+    checks += check_xavier_vs_he(generator=generator)
+    xavier_ratios = plot_xavier_vs_he(generator)
+    checks += check_bernoulli_kl()
+    plot_bernoulli_kl()
+    gan_checks, gan_summary = check_gan_optimum()
+    checks += gan_checks
+    plot_gan_optimum()
+
+    failed = [c["name"] for c in checks if not c["passed"]]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    path = write_results(args, "problem1", {
+        "checks": checks, "n_checks": len(checks), "n_failed": len(failed),
+        "all_passed": not failed, "he": he_summary, "xavier_vs_he_ratio_per_layer": xavier_ratios,
+        "gan": gan_summary}, data_source="none (analytic checks)", started_at=started_at)
+    print(f"wrote {path} and {args.out / 'figures'}/p1_*.pdf")
+    if failed:
+        sys.exit(1)
+
+
+OUT = None
+
+if __name__ == "__main__":
+    run_main(main)

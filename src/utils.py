@@ -1,0 +1,244 @@
+"""What the three exam scripts share, and nothing more.
+
+Seeding, device choice, the common command-line flags, figures in one style, atomic results JSON,
+resumable stage checkpoints, progress bars and one-line user errors.
+"""
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors the user can act on
+# --------------------------------------------------------------------------------------------------
+class UserError(Exception):
+    """Bad input or environment: shown as one line naming the file and the problem, exit code 2."""
+
+
+def run_main(main):
+    """Run `main()`; a UserError becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        main()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        sys.exit(130)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reproducibility and device
+# --------------------------------------------------------------------------------------------------
+def seed_everything(seed):
+    """Seed python, numpy and torch, and ask torch for deterministic kernels.
+
+    On the CPU this makes a run bit-for-bit repeatable on the same machine and library versions;
+    GPU kernels (and a different CPU/BLAS) may still differ in the last bits.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed for deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def choose_device(name):
+    """'auto' picks CUDA when there is one; asking for CUDA without one is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+def common_parser(description, default_data_dir=None, resumable=False):
+    """The flags every script shares; each script adds its own to the returned parser."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if default_data_dir is not None:
+        parser.add_argument("--data-dir", action=PathFlag, default=Path(default_data_dir),
+                            help="the exam's data; when this default folder is empty a labelled "
+                                 "stand-in is generated there first")
+    parser.set_defaults(given_paths=[])
+    parser.add_argument("--out", type=Path, default=Path("doc"),
+                        help="figures go to OUT/figures/, numbers to OUT/results/")
+    parser.add_argument("--seed", type=int, default=0, help="seed for python, numpy and torch")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small, fast smoke run (minutes become seconds; numbers are rough)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to compute")
+    if resumable:
+        parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                            help="checkpoints and caches, so an interrupted run resumes")
+        parser.add_argument("--fresh", action="store_true",
+                            help="ignore this configuration's checkpoints and start over")
+    return parser
+
+
+class PathFlag(argparse.Action):
+    """A path flag that remembers it was given: stand-in data is only ever written to a path the
+    user left at its default, never to (or instead of) a path they typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, Path(values))
+        namespace.given_paths = sorted(set(namespace.given_paths) | {self.dest})
+
+
+def was_given(args, dest):
+    return dest in args.given_paths
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures and results
+# --------------------------------------------------------------------------------------------------
+def figure_style():
+    """One look for every figure: readable at report size, no chart junk."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "font.size": 9,
+        "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8, "axes.spines.top": False,
+        "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "image.cmap": "viridis",
+    })
+    return plt
+
+
+def save_figure(fig, out_dir, name):
+    """Save `fig` as OUT/figures/NAME.pdf (for the report) and .png (for a quick look)."""
+    import matplotlib.pyplot as plt
+    figures = Path(out_dir) / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for suffix in (".pdf", ".png"):
+        fig.savefig(figures / f"{name}{suffix}")
+    plt.close(fig)
+    return figures / f"{name}.pdf"
+
+
+def write_json_atomic(path, payload):
+    """Write JSON to a temp file in the same folder, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as temp:
+            json.dump(payload, temp, indent=2, default=_json_default)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.device):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def package_versions():
+    names = ["torch", "torchvision", "numpy", "scipy", "matplotlib", "scikit-learn", "pillow",
+             "captum"]
+    versions = {"python": platform.python_version()}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def write_results(args, problem, results, data_source, started_at):
+    """Write OUT/results/problemN.json with the numbers and everything needed to trace them."""
+    arguments = dict(vars(args))
+    payload = {
+        **results,
+        "data_source": data_source,
+        "arguments": arguments,
+        "seed": args.seed,
+        "quick": args.quick,
+        "versions": package_versions(),
+        "wall_time_s": round(time.time() - started_at, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = Path(args.out) / "results" / f"{problem}.json"
+    write_json_atomic(path, payload)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Long runs: progress, stage timing, resumable checkpoints
+# --------------------------------------------------------------------------------------------------
+def progress(iterable=None, **kwargs):
+    """A tqdm bar on a terminal; silent in logs (CI), where the stage lines say enough."""
+    from tqdm.auto import tqdm
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("leave", False)
+    kwargs.setdefault("disable", None)
+    return tqdm(iterable, **kwargs)
+
+
+class Checkpoints:
+    """Stage results under RUNS/<problem>/<config-hash>/, so a rerun of the same configuration
+    resumes where it stopped and a different configuration never reuses stale results."""
+
+    def __init__(self, runs_dir, problem, config, fresh=False):
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+        self.directory = Path(runs_dir) / problem / digest.hexdigest()[:12]
+        if fresh and self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.directory / "config.json", config)
+        self.timings = {}
+        self.resumed = []
+
+    def path(self, name):
+        return self.directory / name
+
+    def stage(self, name, compute):
+        """Return the saved result of stage `name`, or compute, save and time it."""
+        path = self.path(f"{name}.pt")
+        if path.exists():
+            self.resumed.append(name)
+            print(f"[{name}] resumed from {path}")
+            return torch.load(path, weights_only=False)
+        start = time.time()
+        result = compute()
+        self.timings[name] = round(time.time() - start, 2)
+        save_atomic(result, path)
+        return result
+
+
+def save_atomic(obj, path):
+    """torch.save through a temp file and a rename, so an interrupt never leaves a broken file."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, temp)
+    os.replace(temp, path)

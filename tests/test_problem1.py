@@ -1,0 +1,53 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+import problem1_checks as p1
+
+
+def test_script_passes_every_check_and_writes_figures_and_json(run, tmp_path):
+    result = run("problem1_checks.py", "--out", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    results = json.loads((tmp_path / "results" / "problem1.json").read_text())
+    assert results["all_passed"] and results["n_failed"] == 0 and results["n_checks"] >= 20
+    assert abs(results["gan"]["v_at_optimum"] + math.log(4)) < 1e-6
+    assert results["data_source"] and results["versions"]["torch"]
+    for name in ["p1_he_variance_vs_depth", "p1_xavier_vs_he", "p1_bernoulli_kl", "p1_gan_optimum"]:
+        assert (tmp_path / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("wrong_scale", [1.0, 3.0])
+def test_he_check_fails_with_a_wrong_variance_scale(wrong_scale):
+    checks = p1.check_he_forward_backward(weight_scale=wrong_scale, depth=20)
+    assert not any(c["passed"] for c in checks)
+
+
+def test_he_check_passes_with_the_right_scale():
+    assert all(c["passed"] for c in p1.check_he_forward_backward(weight_scale=2.0, depth=20))
+
+
+def test_kl_check_fails_with_a_wrong_formula():
+    def kl_missing_second_term(p, q):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(p) * np.log(np.asarray(p) / np.asarray(q))
+
+    checks = p1.check_bernoulli_kl(kl_formula=kl_missing_second_term)
+    assert sum(not c["passed"] for c in checks) >= 3
+
+
+def test_gan_check_fails_with_a_wrong_discriminator():
+    checks, _ = p1.check_gan_optimum(d_star_formula=lambda pd, pg: pd / (pd + 2 * pg))
+    assert not all(c["passed"] for c in checks)
+
+
+def test_script_exits_1_when_a_check_fails(monkeypatch, tmp_path, capsys):
+    original = p1.check_bernoulli_kl
+    monkeypatch.setattr(p1, "check_bernoulli_kl",
+                        lambda: original(kl_formula=lambda p, q: p1.bernoulli_kl(q, p)))
+    with pytest.raises(SystemExit) as exit_info:
+        p1.main(["--out", str(tmp_path)])
+    assert exit_info.value.code == 1
+    assert "FAIL" in capsys.readouterr().out

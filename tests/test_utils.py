@@ -1,0 +1,81 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import utils
+
+
+def draw():
+    return random.random(), np.random.rand(), torch.rand(3).tolist()
+
+
+def test_seeding_makes_runs_repeatable_and_seeds_differ():
+    utils.seed_everything(7)
+    first = draw()
+    utils.seed_everything(7)
+    assert draw() == first
+    utils.seed_everything(8)
+    assert draw() != first
+
+
+def test_atomic_json_leaves_old_file_and_no_temp_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "results" / "problem9.json"
+    utils.write_json_atomic(target, {"version": 1})
+
+    def dump_half_then_interrupt(payload, handle, **kwargs):
+        handle.write('{"version": 2, "half')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(utils.json, "dump", dump_half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        utils.write_json_atomic(target, {"version": 2})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert [p.name for p in target.parent.iterdir()] == ["problem9.json"]
+
+
+def test_user_error_is_one_line_and_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+    code = ("import utils\n"
+            "def main():\n"
+            "    raise utils.UserError('data/x.mat: has no variable X')\n"
+            "utils.run_main(main)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=utils.PROJECT_ROOT / "src",
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: data/x.mat: has no variable X"]
+    assert "Traceback" not in result.stderr
+
+
+def test_cuda_without_a_gpu_is_a_user_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")  # never the case on the CPU-only CI machine
+    with pytest.raises(utils.UserError, match="CUDA"):
+        utils.choose_device("cuda")
+
+
+def test_given_paths_are_told_apart_from_defaults():
+    parser = utils.common_parser("x", default_data_dir="data/p")
+    assert parser.parse_args([]).given_paths == []
+    assert parser.parse_args(["--data-dir", "data/p"]).given_paths == ["data_dir"]
+
+
+def test_checkpoints_resume_and_are_keyed_on_the_config(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    first = utils.Checkpoints(tmp_path, "p", {"seed": 0})
+    assert first.stage("train", compute) == {"value": 1}
+    again = utils.Checkpoints(tmp_path, "p", {"seed": 0})
+    assert again.stage("train", compute) == {"value": 1} and again.resumed == ["train"]
+    other = utils.Checkpoints(tmp_path, "p", {"seed": 1})
+    assert other.stage("train", compute) == {"value": 2}
+    fresh = utils.Checkpoints(tmp_path, "p", {"seed": 0}, fresh=True)
+    assert fresh.stage("train", compute) == {"value": 3}
