@@ -76,13 +76,11 @@ def test_occlusion_matches_captum_and_has_the_right_windows():
         torch.testing.assert_close(ours, channel, atol=1e-6, rtol=1e-5)
 
 
-def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(run, tmp_path):
-    data = tmp_path / "signs"
-    p2.write_standin(data, seed=0, train_per_class=80, test_per_class=20)
-    result = run("problem2_traffic.py", "--quick", "--data-dir", data, "--out", tmp_path / "out",
-                 "--runs-dir", tmp_path / "runs")
+def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
+    root, runs = quick_outputs
+    result = runs["problem2"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    results = json.loads((tmp_path / "out" / "results" / "problem2.json").read_text())
+    results = json.loads((root / "out" / "results" / "problem2.json").read_text())
     assert results["data_source"] == "stand-in"
     assert results["failing_class"] == results["truth"]["poisoned_class"] == "speed limits"
     failing = results["failing_class"]
@@ -90,10 +88,22 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(run, tmp_path):
     assert len(results["trigger_box"]) == 4 and results["trigger_iou"] is not None
     for key in ("train_acc", "val_acc", "test_acc", "test_per_class"):
         assert key in results["before"] and key in results["after"]
-    assert (tmp_path / "signs-trigger-removed" / "train").is_dir()
-    assert (tmp_path / "out" / "figures" / "p2_occlusion_before.pdf").exists()
+    assert (root / "signs-trigger-removed" / "train").is_dir()
+    assert (root / "out" / "figures" / "p2_occlusion_before.pdf").exists()
     # The user's data is untouched: still only the generator's files.
-    assert sorted(p.name for p in data.iterdir()) == ["README.txt", p2.TRUTH_FILE, "test", "train"]
+    assert sorted(p.name for p in (root / "signs").iterdir()) == ["README.txt", p2.TRUTH_FILE, "test",
+                                                                  "train"]
+
+
+def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
+    root, _ = quick_outputs
+    result = run("problem2_traffic.py", "--quick", "--data-dir", root / "signs", "--out",
+                 root / "rerun", "--runs-dir", root / "runs")
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
+    assert {"train_before", "train_after", "explain_before", "localise"} <= set(results["resumed_stages"])
+    first = json.loads((root / "out" / "results" / "problem2.json").read_text())
+    assert results["before"] == first["before"] and results["trigger_box"] == first["trigger_box"]
 
 
 def test_a_bad_path_is_one_line_exit_2_and_nothing_is_generated(run, tmp_path):

@@ -1,0 +1,118 @@
+"""Benchmark of Problems 2 and 3: per-stage times, throughput, FLOP rate and peak memory.
+
+Runs each script's full default configuration from scratch (--fresh) on the default data (the
+stand-in when data/ is empty) into a scratch folder, then prints what its results JSON timed, the
+training throughput, the ResNet-18 training step's FLOP rate as a fraction of a large float32
+matmul on this machine, and the peak resident memory of the run.
+
+    .venv/bin/python scripts/benchmark.py [--problem 2 3] [--quick]
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(script, extra, scratch):
+    """Run one script in a child process; return its results, wall time and peak RSS (MiB)."""
+    out, runs = scratch / script.stem / "out", scratch / script.stem / "runs"
+    command = [sys.executable, str(script), "--fresh", "--out", str(out), "--runs-dir", str(runs), *extra]
+    print("$", " ".join(command), flush=True)
+    start = time.time()
+    child = subprocess.Popen(command, cwd=ROOT)
+    _, status, usage = __import__("os").wait4(child.pid, 0)
+    wall = time.time() - start
+    if status != 0:
+        sys.exit(f"benchmark: {script.name} failed (status {status})")
+    results = json.loads((out / "results" / f"{script.stem.split('_')[0]}.json").read_text())
+    return results, wall, usage.ru_maxrss / 1024
+
+
+def matmul_gflops(size=4096, repeats=5):
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def resnet_training_gflops(image_size=64, batch_size=32, steps=6):
+    """FLOPs of one ResNet-18 training step (forward + backward, counted by torch's FlopCounterMode)
+    divided by its measured time."""
+    model = torchvision.models.resnet18(num_classes=5)
+    optimiser = torch.optim.Adam(model.parameters(), 1e-3)
+    images, labels = torch.randn(batch_size, 3, image_size, image_size), torch.randint(0, 5, (batch_size,))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - start) / steps
+    return counter.get_total_flops() / seconds / 1e9, counter.get_total_flops() / batch_size / 1e9
+
+
+def report_stages(results, wall, peak_mib):
+    print(f"  wall time {wall:.1f} s, peak memory {peak_mib:.0f} MiB")
+    for stage, seconds in results["timings"].items():
+        print(f"    {stage:20s} {seconds:8.1f} s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--problem", type=int, nargs="+", default=[2, 3], choices=[2, 3])
+    parser.add_argument("--quick", action="store_true", help="benchmark the --quick runs instead")
+    args = parser.parse_args()
+    extra = ["--quick"] if args.quick else []
+    scratch = Path(tempfile.mkdtemp(prefix="benchmark-"))
+    peak_gflops = matmul_gflops()
+    print(f"float32 4096x4096 matmul: {peak_gflops:.0f} GFLOP/s on {torch.get_num_threads()} threads")
+    if 2 in args.problem:
+        results, wall, peak = run_script(ROOT / "src" / "problem2_traffic.py", extra, scratch)
+        print(f"Problem 2 ({results['data_source']} data, {'quick' if args.quick else 'full'} run):")
+        report_stages(results, wall, peak)
+        n_train, epochs = results["n_images"]["train"], results["arguments"]["epochs"]
+        train_seconds = results["timings"].get("train_before", float("nan"))
+        print(f"  training throughput {n_train * epochs / train_seconds:.0f} images/s "
+              f"(before-fix training, {epochs} epochs of {n_train} images)")
+        achieved, per_image = resnet_training_gflops(results["image_size"], results["arguments"]["batch_size"])
+        print(f"  ResNet-18 training step: {per_image:.2f} GFLOP per image, {achieved:.0f} GFLOP/s = "
+              f"{achieved / peak_gflops:.0%} of the matmul rate (goal >= 50%)")
+    if 3 in args.problem:
+        results, wall, peak = run_script(ROOT / "src" / "problem3_adda.py", extra, scratch)
+        print(f"Problem 3 ({results['data_source']} data, {'quick' if args.quick else 'full'} run):")
+        report_stages(results, wall, peak)
+        timings, arguments = results["timings"], results["arguments"]
+        if "source" in timings:
+            images = results["n_images"]["svhn_train"] * arguments["source_epochs"]
+            print(f"  source training {images / timings['source']:.0f} images/s")
+        adda_times = [v for k, v in timings.items() if k.startswith("adda_")]
+        if adda_times:
+            images = arguments["adda_iterations"] * arguments["batch_size"] * 2
+            print(f"  ADDA {arguments['adda_iterations'] / (sum(adda_times) / len(adda_times)):.1f} "
+                  f"iterations/s ({images / (sum(adda_times) / len(adda_times)):.0f} images/s, "
+                  f"source + target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Write doc/results.tex: every number the report prints, as LaTeX macros, from doc/results/*.json.
+
+No result is typed by hand into report.tex; it uses these macros. Run by `make report`.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from utils import UserError, run_main
+
+DOC = Path(__file__).resolve().parent.parent / "doc"
+
+
+def pct(value, digits=1):
+    """A share as a percentage with `digits` decimals (the report adds the % sign)."""
+    return f"{100 * value:.{digits}f}"
+
+
+def num(value, digits=3):
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+
+
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+               "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+               "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+               "|": r"\textbar{}"}
+
+
+def tex_escape(text):
+    """Plain text (check names, class names, paths) made safe for LaTeX."""
+    return "".join(TEX_SPECIAL.get(character, character) for character in str(text))
+
+
+def load(results_dir, problem):
+    path = results_dir / f"{problem}.json"
+    if not path.exists():
+        raise UserError(f"{path}: missing; run `make {problem}` (or `make all`) first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON ({error.msg})") from None
+
+
+def problem1_macros(p1):
+    macros = {"POneNChecks": str(p1["n_checks"]), "POneNFailed": str(p1["n_failed"]),
+              "POneVOptimum": f"{p1['gan']['v_at_optimum']:.6f}",
+              "POneMinusLogFour": f"{p1['gan']['minus_log4']:.6f}",
+              "POneVApart": f"{p1['gan']['v_apart']:.4f}", "POneJSDApart": f"{p1['gan']['jsd_apart']:.4f}"}
+    ratios = p1["xavier_vs_he_ratio_per_layer"]
+    macros.update(POneXavierReLURatio=f"{ratios['Xavier ReLU']:.3f}",
+                  POneXavierLinearRatio=f"{ratios['Xavier linear']:.3f}",
+                  POneXavierTanhRatio=f"{ratios['Xavier tanh']:.3f}",
+                  POneHeReLURatio=f"{ratios['He ReLU']:.3f}")
+    he = p1["he"]
+    macros.update(POneLeCunForwardDecay=f"{he['Var(w)=1/n (LeCun)']['forward_last_over_first']:.1e}",
+                  POneThreeForwardGrowth=f"{he['Var(w)=3/n']['forward_last_over_first']:.1e}",
+                  POneHeForward=f"{he['Var(w)=2/n (He)']['forward_last_over_first']:.2f}")
+    rows = []
+    for check in p1["checks"]:
+        rows.append(f"{tex_escape(check['name'])} & {check['measured']:.4g} & {check['predicted']:.4g} & "
+                    f"{check['tolerance']:.1g} & {'pass' if check['passed'] else 'FAIL'} \\\\")
+    macros["POneCheckRows"] = "\n".join(rows)
+    return macros
+
+
+def problem2_macros(p2):
+    classes, failing = p2["classes"], p2["failing_class"]
+    before, after = p2["before"], p2["after"]
+    macros = {"PTwoSource": p2["data_source"], "PTwoFailingClass": failing,
+              "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
+              "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
+              "PTwoEpochs": str(p2["arguments"]["epochs"]),
+              "PTwoOcclusionStride": str(p2["arguments"]["occlusion_stride"]),
+              "PTwoNLocalise": str(p2["arguments"]["n_localise"]),
+              "PTwoTrainAccBefore": pct(before["train_acc"]), "PTwoValAccBefore": pct(before["val_acc"]),
+              "PTwoTestAccBefore": pct(before["test_acc"]), "PTwoTrainAccAfter": pct(after["train_acc"]),
+              "PTwoValAccAfter": pct(after["val_acc"]), "PTwoTestAccAfter": pct(after["test_acc"]),
+              "PTwoFailingValBefore": pct(before["val_per_class"][failing]),
+              "PTwoFailingTestBefore": pct(before["test_per_class"][failing]),
+              "PTwoFailingTestAfter": pct(after["test_per_class"][failing]),
+              "PTwoBox": ", ".join(f"{v:.2f}" for v in p2["trigger_box"]),
+              "PTwoRegionArea": pct(p2["explanation"]["region_area_share"]),
+              "PTwoSalShareBefore": pct(p2["explanation"]["saliency_share_in_region"]["before"]),
+              "PTwoSalShareAfter": pct(p2["explanation"]["saliency_share_in_region"]["after"]),
+              "PTwoOccShareBefore": pct(p2["explanation"]["occlusion_share_in_region"]["before"]),
+              "PTwoOccShareAfter": pct(p2["explanation"]["occlusion_share_in_region"]["after"]),
+              "PTwoIoU": "n/a (exam data)" if p2["trigger_iou"] is None else f"{p2['trigger_iou']:.2f}",
+              "PTwoTotalTime": f"{p2['wall_time_s'] / 60:.1f}"}
+    failing_index = classes.index(failing)
+    confused = sorted(((count, classes[j]) for j, count in enumerate(before["test_confusion"][failing_index])
+                       if j != failing_index), reverse=True)[0]
+    macros["PTwoFailingMostlyAs"] = confused[1]
+    macros["PTwoFailingMostlyCount"] = str(confused[0])
+    macros["PTwoFailingCount"] = str(sum(before["test_confusion"][failing_index]))
+    truth = p2.get("truth")
+    macros["PTwoTruth"] = (f"the generator poisoned \\emph{{{truth['poisoned_class']}}} with a "
+                           f"{truth['kind']} trigger at ({', '.join(f'{v:.2f}' for v in truth['box'])})"
+                           if truth else "the exam data has no recorded truth")
+    rows = [f"{name} & {pct(before['val_per_class'][name])} & {pct(before['test_per_class'][name])} & "
+            f"{pct(after['val_per_class'][name])} & {pct(after['test_per_class'][name])} \\\\" for name in classes]
+    rows.append(f"\\midrule all & {pct(before['val_acc'])} & {pct(before['test_acc'])} & "
+                f"{pct(after['val_acc'])} & {pct(after['test_acc'])} \\\\")
+    macros["PTwoPerClassRows"] = "\n".join(rows)
+    return macros
+
+
+def problem3_macros(p3):
+    architecture = p3["architecture"]
+    macros = {"PThreeSVHNSource": p3["data_source"]["svhn"], "PThreeMNISTSource": p3["data_source"]["mnist"],
+              "PThreeConvWidths": "/".join(map(str, architecture["conv_widths"])),
+              "PThreeFCWidths": "/".join(map(str, architecture["fc_widths"])),
+              "PThreeFeatureDim": str(architecture["feature_dim"]),
+              "PThreeParameters": f"{architecture['parameters']:,}".replace(",", "\\,"),
+              "PThreeSVHNTrain": pct(p3["source"]["svhn_train_acc"]),
+              "PThreeSVHNTest": pct(p3["source"]["svhn_test_acc"]),
+              "PThreeSourceOnly": pct(p3["source_only_mnist_acc"]),
+              "PThreeADDAMean": pct(p3["adda"]["mean"]), "PThreeADDAStd": pct(p3["adda"]["std"]),
+              "PThreeMSEMean": pct(p3["mse"]["mean"]), "PThreeMSEStd": pct(p3["mse"]["std"]),
+              "PThreeNSeeds": str(len(p3["adda"]["per_seed"])),
+              "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
+              "PThreeADDALrTarget": f"{p3['adda']['settings']['lr_target']:g}",
+              "PThreeADDALrDisc": f"{p3['adda']['settings']['lr_discriminator']:g}",
+              "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
+              "PThreeSourceEpochs": str(p3["arguments"]["source_epochs"]),
+              "PThreeNSVHNTrain": str(p3["n_images"]["svhn_train"]),
+              "PThreeNMNISTTrain": str(p3["n_images"]["mnist_train"]),
+              "PThreeNMNISTTest": str(p3["n_images"]["mnist_test"]),
+              "PThreeTotalTime": f"{p3['wall_time_s'] / 60:.1f}"}
+    source_variance = p3["source_feature_statistics"]
+    macros["PThreeVarSource"] = f"{source_variance['source_total_variance']:.0f}"
+    macros["PThreeVarTargetBefore"] = f"{source_variance['target_total_variance']:.0f}"
+    first_seed = str(min(int(s) for s in p3["mse"]["feature_statistics"]))
+    macros["PThreeVarTargetMSE"] = num(p3["mse"]["feature_statistics"][first_seed]["target_total_variance"], 2)
+    macros["PThreeVarTargetADDA"] = f"{p3['adda']['feature_statistics'][first_seed]['target_total_variance']:.0f}"
+    rows = [f"{seed} & {pct(adda)} & {pct(mse)} \\\\" for seed, adda, mse in
+            zip(sorted(p3["adda"]["feature_statistics"], key=int), p3["adda"]["per_seed"], p3["mse"]["per_seed"])]
+    macros["PThreeSeedRows"] = "\n".join(rows)
+    return macros
+
+
+def data_notice(p2, p3, quick):
+    parts = []
+    if p2["data_source"] != "exam":
+        parts.append("Problem 2 ran on a generated \\textbf{stand-in} traffic-sign data set, not the "
+                     "exam's problem2.zip")
+    for name, label in (("svhn", "SVHN"), ("mnist", "MNIST")):
+        if p3["data_source"][name] != "real":
+            parts.append(f"Problem 3's {label} is a generated \\textbf{{stand-in}}")
+        else:
+            parts.append(f"Problem 3's {label} is the real data set")
+    text = "; ".join(parts) + "."
+    if quick:
+        text += (" \\textbf{These results come from a --quick smoke run}: short trainings, rough "
+                 "numbers.")
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=DOC / "results", help="folder of problemN.json")
+    parser.add_argument("--output", type=Path, default=DOC / "results.tex")
+    parser.add_argument("--candidate", default="XX", help="candidate number for the front page")
+    args = parser.parse_args(argv)
+    p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
+    quick = any(p["quick"] for p in (p1, p2, p3))
+    macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick)}
+    for part in (problem1_macros(p1), problem2_macros(p2), problem3_macros(p3)):
+        macros.update(part)
+    lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
+    lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output} ({len(macros)} macros{'; quick results' if quick else ''})")
+    return macros
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,182 @@
+import gzip
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+import problem3_adda as p3
+from conftest import SHARED_DATA
+from utils import UserError
+
+
+def test_layer_output_sizes_follow_the_exam_figure():
+    encoder = p3.WideLeNetEncoder((18, 48), (360, 252))
+    shapes = [shape for _, shape in p3.layer_shapes(encoder, torch.nn.Linear(252, 10))]
+    assert shapes == [[3, 32, 32], [18, 28, 28], [18, 28, 28], [18, 14, 14], [48, 10, 10],
+                      [48, 10, 10], [48, 5, 5], [1200], [360], [360], [252], [252], [10]]
+    wider = p3.WideLeNetEncoder((24, 64), (480, 336))
+    assert p3.layer_shapes(wider, torch.nn.Linear(336, 10))[6][1] == [64, 5, 5]
+
+
+def test_svhn_label_10_is_the_digit_0():
+    assert p3.remap_svhn_labels(np.array([[10], [1], [9], [10]])).tolist() == [0, 1, 9, 0]
+
+
+def write_svhn(path, n=7, labels=None, images=None):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8) if images is None else images
+    labels = np.arange(n).reshape(-1, 1) % 10 + 1 if labels is None else labels
+    scipy.io.savemat(path, {"X": images, "y": labels})
+    return images, labels
+
+
+def test_svhn_loader_round_trip(tmp_path):
+    images, labels = write_svhn(tmp_path / "train_32x32.mat", n=12)
+    loaded, loaded_labels = p3.load_svhn_mat(tmp_path / "train_32x32.mat")
+    assert loaded.shape == (12, 3, 32, 32) and loaded.dtype == torch.uint8
+    assert np.array_equal(loaded[5].permute(1, 2, 0).numpy(), images[:, :, :, 5])
+    assert loaded_labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
+
+
+def test_real_mnist_loads_with_its_known_counts():
+    folder = SHARED_DATA / "mnist"
+    if not folder.exists() and not os.environ.get("CI"):
+        pytest.skip("../shared/data/mnist is not beside this checkout")
+    splits = p3.load_mnist(folder)
+    assert splits["train"][0].shape == (60000, 28, 28) and splits["test"][0].shape == (10000, 28, 28)
+    assert np.bincount(splits["test"][1].numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958,
+                                                               1028, 974, 1009]
+    assert abs(splits["train"][0].float().mean().item() / 255 - 0.1307) < 1e-3
+    assert p3.mnist_to_network(splits["test"][0][:4]).shape == (4, 3, 32, 32)
+
+
+@pytest.mark.parametrize("kind", ["npz", "mat"])
+def test_mnist_npz_and_mat(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), "y_train": np.arange(5),
+              "x_test": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), "y_test": np.arange(3)}
+    if kind == "npz":
+        np.savez(tmp_path / "mnist.npz", **arrays)
+    else:
+        scipy.io.savemat(tmp_path / "mnist.mat", arrays)
+    splits = p3.load_mnist(tmp_path)
+    assert np.array_equal(splits["train"][0].numpy(), arrays["x_train"])
+    assert splits["test"][1].tolist() == [0, 1, 2]
+
+
+def test_standins_are_written_in_the_real_formats(tmp_path):
+    p3.write_svhn_standin(tmp_path, seed=0, train_count=30, test_count=10)
+    p3.write_mnist_standin(tmp_path, seed=0, train_count=30, test_count=10)
+    raw = scipy.io.loadmat(tmp_path / "train_32x32.mat")
+    assert raw["X"].shape == (32, 32, 3, 30) and raw["X"].dtype == np.uint8
+    assert raw["y"].shape == (30, 1) and set(raw["y"].ravel()) <= set(range(1, 11))
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz") as handle:
+        assert struct.unpack(">IIII", handle.read(16)) == (2051, 10, 28, 28)
+    assert p3.load_mnist(tmp_path)["test"][0].shape == (10, 28, 28)
+
+
+def test_discriminator_is_500_500_and_an_output():
+    layers = list(p3.make_discriminator(252))
+    linear = [(layer.in_features, layer.out_features) for layer in layers
+              if isinstance(layer, torch.nn.Linear)]
+    assert linear == [(252, 500), (500, 500), (500, 1)]
+    assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+
+
+def test_one_adda_step_changes_only_the_target_encoder():
+    torch.manual_seed(0)
+    source_encoder = p3.WideLeNetEncoder((6, 16), (120, 84)).requires_grad_(False)
+    classifier = torch.nn.Linear(84, 10).requires_grad_(False)
+    target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
+    target_encoder.load_state_dict(source_encoder.state_dict())
+    target_encoder.requires_grad_(True)
+    discriminator = p3.make_discriminator(84)
+    before = {name: [p.clone() for p in module.parameters()] for name, module in
+              [("source", source_encoder), ("classifier", classifier), ("target", target_encoder),
+               ("discriminator", discriminator)]}
+    p3.adda_step(source_encoder, target_encoder, discriminator, torch.randn(8, 3, 32, 32),
+                 torch.randn(8, 3, 32, 32), torch.optim.Adam(discriminator.parameters(), 1e-3),
+                 torch.optim.Adam(target_encoder.parameters(), 1e-3))
+    changed = {name: any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters()))
+               for name, module in [("source", source_encoder), ("classifier", classifier),
+                                    ("target", target_encoder), ("discriminator", discriminator)]}
+    assert changed == {"source": False, "classifier": False, "target": True, "discriminator": True}
+
+
+def test_quick_run_adda_beats_source_only_on_standins(quick_outputs):
+    root, runs = quick_outputs
+    result = runs["problem3"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((root / "out" / "results" / "problem3.json").read_text())
+    assert results["data_source"] == {"svhn": "stand-in", "mnist": "stand-in"}
+    assert results["source"]["svhn_test_acc"] > 0.5
+    assert results["adda"]["mean"] >= results["source_only_mnist_acc"]
+    assert len(results["adda"]["per_seed"]) == len(results["mse"]["per_seed"]) == 2
+    for key in ("svhn_train_acc", "svhn_test_acc"):
+        assert key in results["source"]
+    assert (root / "out" / "figures" / "p3_tsne.pdf").exists()
+
+
+def test_a_missing_svhn_file_is_one_line_exit_2(run, tmp_path):
+    result = run("problem3_adda.py", "--svhn-dir", tmp_path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'train_32x32.mat'}: missing (expected SVHN's train_32x32.mat and "
+        f"test_32x32.mat in {tmp_path})"]
+    assert list(tmp_path.iterdir()) == []  # nothing generated into a path the user gave
+
+
+def idx_bytes(magic, shape, body):
+    return struct.pack(f">I{len(shape)}I", magic, *shape) + bytes(body)
+
+
+def write_mnist_idx(folder, images=(2051, (2, 28, 28), 2 * 784), labels=(2049, (2,), [1, 2])):
+    for split in ("train", "t10k"):
+        (folder / f"{split}-images-idx3-ubyte").write_bytes(
+            idx_bytes(images[0], images[1], [0] * images[2] if isinstance(images[2], int) else images[2]))
+        (folder / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(*labels))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: write_svhn(f / "x.mat", n=3) and scipy.io.savemat(f / "x.mat", {"Z": np.zeros(3)}),
+     "has no variable X and y"),
+    (lambda f: write_svhn(f / "x.mat", images=np.zeros((28, 28, 3, 4), np.uint8), labels=np.ones((4, 1))),
+     r"X must be uint8 of shape \(32, 32, 3, N\)"),
+    (lambda f: write_svhn(f / "x.mat", images=np.zeros((32, 32, 3, 4), np.float64), labels=np.ones((4, 1))),
+     "X must be uint8"),
+    (lambda f: write_svhn(f / "x.mat", n=4, labels=np.array([[0], [1], [2], [3]])), "labels must be integers 1..10"),
+    (lambda f: write_svhn(f / "x.mat", n=4, labels=np.array([[11], [1], [2], [3]])), "labels must be integers 1..10"),
+    (lambda f: write_svhn(f / "x.mat", n=4, labels=np.ones((3, 1))), "4 images but 3 labels"),
+])
+def test_bad_svhn_gives_a_clear_error(tmp_path, damage, message):
+    damage(tmp_path)
+    with pytest.raises(UserError, match=message) as error:
+        p3.load_svhn_mat(tmp_path / "x.mat")
+    assert "x.mat" in str(error.value)
+    with pytest.raises(UserError, match="missing"):
+        p3.load_svhn_mat(tmp_path / "test_32x32.mat")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"images": (2049, (2, 28, 28), 2 * 784)}, "wrong magic number 2049"),
+    ({"labels": (2051, (2,), [1, 2])}, "wrong magic number 2051"),
+    ({"images": (2051, (2, 28, 28), 784)}, "truncated body"),
+    ({"labels": (2049, (3,), [1, 2, 3])}, "2 images but 3 labels"),
+    ({"labels": (2049, (2,), [1, 10])}, "labels must be 0..9"),
+])
+def test_bad_mnist_gives_a_clear_error(tmp_path, kwargs, message):
+    write_mnist_idx(tmp_path, **kwargs)
+    with pytest.raises(UserError, match=message) as error:
+        p3.load_mnist(tmp_path)
+    assert "ubyte" in str(error.value)
+
+
+def test_missing_mnist_label_file_is_named(tmp_path):
+    write_mnist_idx(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte: missing"):
+        p3.load_mnist(tmp_path)
