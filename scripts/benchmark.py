@@ -9,7 +9,6 @@ matmul on this machine, and the peak resident memory of the run.
 """
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile

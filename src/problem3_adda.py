@@ -11,7 +11,6 @@ labelled stand-in in exactly that format is written there first and read back by
 import copy
 import gzip
 import json
-import math
 import struct
 import time
 from pathlib import Path

@@ -84,6 +84,13 @@ def problem2_macros(p2):
               "PTwoSalShareAfter": pct(p2["explanation"]["saliency_share_in_region"]["after"]),
               "PTwoOccShareBefore": pct(p2["explanation"]["occlusion_share_in_region"]["before"]),
               "PTwoOccShareAfter": pct(p2["explanation"]["occlusion_share_in_region"]["after"]),
+              "PTwoFlippedBefore": str(p2["explanation"]["occlusion_flipped_images"]["before"]),
+              "PTwoFlippedAfter": str(p2["explanation"]["occlusion_flipped_images"]["after"]),
+              "PTwoMinPBefore": f"{p2['explanation']['occlusion_min_p_correct']['before']:.2f}",
+              "PTwoMinPAfter": f"{p2['explanation']['occlusion_min_p_correct']['after']:.2f}",
+              "PTwoNExplain": str(p2["arguments"]["n_explain"]),
+              "PTwoThreshold": f"{p2['explanation']['localisation_threshold']:.2f}",
+              "PTwoStillRecognised": pct(p2["explanation"]["still_recognised_after_neutralising"]),
               "PTwoIoU": "n/a (exam data)" if p2["trigger_iou"] is None else f"{p2['trigger_iou']:.2f}",
               "PTwoTotalTime": f"{p2['wall_time_s'] / 60:.1f}"}
     failing_index = classes.index(failing)
