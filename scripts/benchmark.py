@@ -81,11 +81,18 @@ def main():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--problem", type=int, nargs="+", default=[2, 3], choices=[2, 3])
     parser.add_argument("--quick", action="store_true", help="benchmark the --quick runs instead")
+    parser.add_argument("--flops-only", action="store_true",
+                        help="only the matmul rate and the ResNet-18 training step's FLOP rate")
     args = parser.parse_args()
     extra = ["--quick"] if args.quick else []
     scratch = Path(tempfile.mkdtemp(prefix="benchmark-"))
     peak_gflops = matmul_gflops()
     print(f"float32 4096x4096 matmul: {peak_gflops:.0f} GFLOP/s on {torch.get_num_threads()} threads")
+    if args.flops_only:
+        achieved, per_image = resnet_training_gflops()
+        print(f"ResNet-18 training step at 64x64, batch 32: {per_image:.2f} GFLOP per image, "
+              f"{achieved:.0f} GFLOP/s = {achieved / peak_gflops:.0%} of the matmul rate (goal >= 50%)")
+        return
     if 2 in args.problem:
         results, wall, peak = run_script(ROOT / "src" / "problem2_traffic.py", extra, scratch)
         print(f"Problem 2 ({results['data_source']} data, {'quick' if args.quick else 'full'} run):")

@@ -23,8 +23,9 @@ from scipy import ndimage
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 
-from utils import (Checkpoints, UserError, choose_device, common_parser, figure_style, progress,
-                   run_main, save_atomic, save_figure, seed_everything, was_given, write_results)
+from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
+                   figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
+                   was_given, write_results)
 
 plt = figure_style()
 
@@ -895,6 +896,7 @@ def main(argv=None):
     fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
     config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
     config["data_dir"] = str(args.data_dir.resolve())
+    config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
     checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh)
     print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
           f"{checkpoints.directory})")

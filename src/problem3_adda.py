@@ -25,8 +25,9 @@ from scipy import ndimage
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
 
-from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser, figure_style,
-                   progress, run_main, save_figure, seed_everything, was_given, write_results)
+from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
+                   data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
+                   was_given, write_results)
 
 plt = figure_style()
 
@@ -720,7 +721,9 @@ def main(argv=None):
     out = args.out
     svhn, mnist, data_source = prepare_data(args)
     config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
-    config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()))
+    config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
+                  data_fingerprint=data_fingerprint(*[args.svhn_dir / name for name in SVHN_FILES.values()],
+                                                    args.mnist_dir))
     checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh)
     print(f"Problem 3: SVHN ({data_source['svhn']}) {len(svhn['train'][1])} train / "
           f"{len(svhn['test'][1])} test; MNIST ({data_source['mnist']}) {len(mnist['train'][1])} "

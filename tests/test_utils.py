@@ -79,3 +79,12 @@ def test_checkpoints_resume_and_are_keyed_on_the_config(tmp_path):
     assert other.stage("train", compute) == {"value": 2}
     fresh = utils.Checkpoints(tmp_path, "p", {"seed": 0}, fresh=True)
     assert fresh.stage("train", compute) == {"value": 3}
+
+
+def test_data_fingerprint_changes_when_the_data_does(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.png").write_bytes(b"12345")
+    first = utils.data_fingerprint(tmp_path / "train")
+    assert utils.data_fingerprint(tmp_path / "train") == first
+    (tmp_path / "train" / "b.png").write_bytes(b"x")
+    assert utils.data_fingerprint(tmp_path / "train") != first
