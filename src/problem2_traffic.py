@@ -8,6 +8,7 @@ sec. 4.2, Fig. 7); 2f localise the trigger from that evidence and remove it from
 Data: --data-dir holds train/<class>/* and test/<class>/* (the exam's problem2.zip). When the default
 folder is empty a procedurally drawn stand-in with a trigger in one class is written there first.
 """
+import argparse
 import json
 import math
 import shutil
@@ -578,15 +579,16 @@ def localise_trigger(model, data, failing_index, mean, std, args):
     neutralises."""
     images, labels = data["train"]
     generator = torch.Generator().manual_seed(args.seed)
+    # Occlusion at a coarser stride here: it is averaged over many images, not looked at one by one.
+    occlusion_args = argparse.Namespace(**{**vars(args),
+                                           "occlusion_stride": max(args.occlusion_stride, 4)})
     groups = {}
     for group, members in [("failing", labels == failing_index), ("others", labels != failing_index)]:
         index = torch.nonzero(members).flatten()
         index = index[torch.randperm(len(index), generator=generator)[:args.n_localise]]
-        inputs = to_input(images[index], mean, std)
-        saliency = class_saliency_maps(model, inputs, labels[index])
-        occlusion_args = type(args)(**{**vars(args), "occlusion_stride": max(args.occlusion_stride, 4)})
-        explained = explain_images(model, inputs, labels[index], occlusion_args)
-        groups[group] = {"saliency": normalised_maps(saliency).mean(0),
+        explained = explain_images(model, to_input(images[index], mean, std), labels[index],
+                                   occlusion_args)
+        groups[group] = {"saliency": normalised_maps(explained["saliency"]).mean(0),
                          "occlusion": normalised_maps(explained["occlusion_attribution"]).mean(0)}
     evidence = sum(
         (groups["failing"][kind] - groups["others"][kind]).clamp(min=0) /
@@ -599,12 +601,13 @@ def localise_trigger(model, data, failing_index, mean, std, args):
     # until that happens: a frame-shaped trigger, whose evidence is spread thin, needs a lower one.
     failing_inputs = to_input(images[labels == failing_index], mean, std)
     for threshold in (0.5, 0.4, 0.3, 0.2, 0.15, 0.1):
-        region = evidence_region(evidence, threshold)
+        region, band = evidence_region(evidence, threshold)
         mask = ndimage.binary_dilation(region, iterations=2)
         neutralised = failing_inputs.masked_fill(torch.from_numpy(mask), 0.0)  # 0 = the mean grey
         still_recognised = (predict_logits(model, neutralised).argmax(1) == failing_index).float().mean()
-        print(f"  threshold {threshold:.2f} of the peak: {mask.mean():.1%} of the image; the first model "
-              f"still recognises {still_recognised:.0%} of the neutralised "
+        print(f"  threshold {threshold:.2f} of the peak: {mask.mean():.1%} of the image"
+              f"{f' (a {band} px band along every edge)' if band else ''}; the first model still "
+              f"recognises {still_recognised:.0%} of the neutralised "
               f"'{data['classes'][failing_index]}' training images")
         if still_recognised < 0.5:
             break
@@ -613,15 +616,33 @@ def localise_trigger(model, data, failing_index, mean, std, args):
     box = [cols.min() / side, rows.min() / side, (cols.max() + 1) / side, (rows.max() + 1) / side]
     return {"evidence": evidence, "mask": mask, "box": [round(float(v), 4) for v in box],
             "threshold": threshold, "still_recognised_after_neutralising": float(still_recognised),
+            "edge_band_px": band,
             "group_maps": {g: {k: v.numpy() for k, v in maps.items()} for g, maps in groups.items()}}
 
 
 def evidence_region(evidence, threshold):
     """Every part of the evidence above `threshold` times its peak, not only the part around the
-    peak (a frame gives a ring that the threshold breaks into pieces); specks under 3 px are noise."""
+    peak (a frame gives a ring that the threshold breaks into pieces); specks under 3 px are noise.
+    Returns the region and the depth of the edge band added to it (0 if none, see below)."""
     components, n_components = ndimage.label(evidence >= threshold * evidence.max())
     sizes = ndimage.sum(np.ones_like(evidence), components, index=range(1, n_components + 1))
-    return np.isin(components, [k + 1 for k, size in enumerate(sizes) if size >= 3])
+    region = np.isin(components, [k + 1 for k, size in enumerate(sizes) if size >= 3])
+    # A region that runs along most of an image edge is (part of) a frame around the crop. A network
+    # needs only one piece of a frame, so the explanations light up that piece alone, and a model
+    # retrained without it learns the next piece (on the stand-in: first the top edge, then the
+    # left). So the whole frame goes: a band of the region's depth along all four edges.
+    edges = [region[0], region[-1], region[:, 0], region[:, -1]]
+    band = 0
+    for k, edge in enumerate(edges):
+        if edge.mean() >= 0.5:
+            oriented = [region, region[::-1], region.T, region.T[::-1]][k]
+            depth = [np.argmin(np.append(line, False)) for line in oriented.T[edge]]
+            band = max(band, int(np.median(depth)))
+    if band:
+        region = region.copy()
+        region[:band] = region[-band:] = True
+        region[:, :band] = region[:, -band:] = True
+    return region, band
 
 
 def neutralise_region(image, mask, fill_colour):
@@ -979,6 +1000,7 @@ def main(argv=None):
     explanation = {
         "region_area_share": float(localised["mask"].mean()),
         "localisation_threshold": localised["threshold"],
+        "edge_band_px": localised["edge_band_px"],
         "still_recognised_after_neutralising": localised["still_recognised_after_neutralising"],
         "saliency_share_in_region": {
             "before": float(np.mean(share_inside(explained_before["saliency"], localised["mask"]))),

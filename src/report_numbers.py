@@ -91,6 +91,9 @@ def problem2_macros(p2):
               "PTwoNExplain": str(p2["arguments"]["n_explain"]),
               "PTwoThreshold": f"{p2['explanation']['localisation_threshold']:.2f}",
               "PTwoStillRecognised": pct(p2["explanation"]["still_recognised_after_neutralising"]),
+              "PTwoEdgeBand": (f"here it does, and a {p2['explanation']['edge_band_px']}\\,px band "
+                               f"was added" if p2["explanation"]["edge_band_px"] else
+                               "here it does not, and no band was added"),
               "PTwoIoU": "n/a (exam data)" if p2["trigger_iou"] is None else f"{p2['trigger_iou']:.2f}",
               "PTwoTotalTime": f"{p2['wall_time_s'] / 60:.1f}"}
     failing_index = classes.index(failing)

@@ -76,6 +76,26 @@ def test_occlusion_matches_captum_and_has_the_right_windows():
         torch.testing.assert_close(ours, channel, atol=1e-6, rtol=1e-5)
 
 
+def test_evidence_along_an_edge_becomes_a_band_around_the_whole_image():
+    # Evidence on most of the top edge, 5 px deep (a piece of a frame): all four edges go.
+    frame_piece = np.zeros((64, 64))
+    frame_piece[:5, 4:50] = 1.0
+    region, band = p2.evidence_region(frame_piece, 0.5)
+    assert band == 5
+    assert region[:5].all() and region[-5:].all() and region[:, :5].all() and region[:, -5:].all()
+    assert not region[5:-5, 5:-5].any()
+    # A sticker, even one touching an edge, stays what it is.
+    sticker = np.zeros((64, 64))
+    sticker[0:13, 20:33] = 1.0
+    region, band = p2.evidence_region(sticker, 0.5)
+    assert band == 0 and region.sum() == 13 * 13
+    # Specks under 3 px are noise; other pieces above the threshold are kept.
+    sticker[40, 40] = 1.0
+    sticker[50:52, 50:52] = 1.0
+    region, _ = p2.evidence_region(sticker, 0.5)
+    assert not region[40, 40] and region[50:52, 50:52].all()
+
+
 def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
     root, runs = quick_outputs
     result = runs["problem2"]
