@@ -65,6 +65,9 @@ def parse_arguments(argv=None):
     adapt.add_argument("--mse-lr", type=float, default=2e-4, help="as ADDA's target encoder")
     adapt.add_argument("--monitor-every", type=int, default=100,
                        help="iterations between target-accuracy readings (monitoring only)")
+    adapt.add_argument("--monitor-images", type=int, default=2000,
+                       help="MNIST test images in each monitoring reading (the final accuracy "
+                            "uses all of them)")
     standin = parser.add_argument_group("stand-in data (only when a default folder is empty)")
     standin.add_argument("--standin-svhn", type=int, nargs=2, default=[20000, 5000],
                          metavar=("TRAIN", "TEST"))
@@ -75,6 +78,7 @@ def parse_arguments(argv=None):
         args.source_epochs = min(args.source_epochs, 2)
         args.adda_iterations = min(args.adda_iterations, 300)
         args.mse_iterations = min(args.mse_iterations, 100)
+        args.monitor_images = min(args.monitor_images, 1000)
         args.monitor_every = min(args.monitor_every, 50)
         args.adapt_seeds = min(args.adapt_seeds, 2)
     return args
@@ -387,6 +391,9 @@ class WideLeNetEncoder(nn.Module):
             nn.Linear(c3 * 5 * 5, fc_widths[0]), nn.ReLU(),
             nn.Linear(fc_widths[0], fc_widths[1]), nn.ReLU())
         self.feature_dim = fc_widths[1]
+        # Channels-last weights: PyTorch's CPU convolutions run about 1.3-2x faster with them here
+        # (inputs follow); the numbers computed are the same up to rounding.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, images):
         return self.layers(images)
@@ -546,7 +553,7 @@ def adapt(method, seed, source, svhn, mnist, args, device):
     else:
         target_optimiser = torch.optim.Adam(target_encoder.parameters(), lr=args.mse_lr)
         iterations = args.mse_iterations
-    monitor_subset = slice(0, min(2000, len(mnist["test"][1])))
+    monitor_subset = slice(0, min(args.monitor_images, len(mnist["test"][1])))
     source_reference = features(source_encoder, svhn["test"][0][:2000], device)
     curves = {"iteration": [], "discriminator_loss": [], "target_loss": [], "discriminator_acc": [],
               "mse_loss": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
