@@ -6,10 +6,10 @@ ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist report zip benchmark clean
 
 help:  ## list the targets
-	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
 
 setup:  ## create .venv from requirements.txt and install TeX Live when missing (idempotent)
 	@bash scripts/setup.sh
@@ -30,6 +30,11 @@ problem2: setup  ## ResNet-18, backdoor, saliency, occlusion, fix, retrain
 
 problem3: setup  ## wide LeNet-5 on SVHN, MNIST, ADDA and the MSE variant
 	$(PYTHON) src/problem3_adda.py $(ARGS)
+
+problem3-real-mnist: setup  ## Problem 3 with real MNIST as target: MNIST_DIR=folder; the report reads it
+	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
+	$(PYTHON) src/problem3_adda.py --mnist-dir $(MNIST_DIR) --out runs/real-mnist $(ARGS)
+	cp runs/real-mnist/results/problem3.json doc/results/problem3_real_mnist.json
 
 report: setup  ## doc/report.pdf from the results that exist
 	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)

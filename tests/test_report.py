@@ -83,3 +83,18 @@ def test_zip_holds_exactly_doc_and_src(built_report, tmp_path):
 def test_report_without_results_is_a_clear_error(tmp_path):
     with pytest.raises(report_numbers.UserError, match="problem1.json: missing"):
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "r.tex")])
+
+
+def test_the_real_mnist_paragraph_comes_from_its_run_or_says_it_is_missing(tmp_path):
+    assert "not made" in report_numbers.real_mnist_macros(tmp_path)["PThreeRealMNIST"]
+    run = {"data_source": {"svhn": "stand-in", "mnist": "real"}, "quick": False,
+           "n_images": {"mnist_train": 60000, "mnist_test": 10000}, "source_only_mnist_acc": 0.6131,
+           "adda": {"per_seed": [0.861, 0.85, 0.87], "mean": 0.8603, "std": 0.01},
+           "mse": {"per_seed": [0.1, 0.11, 0.1], "mean": 0.1033, "std": 0.0058}}
+    (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
+    text = report_numbers.real_mnist_macros(tmp_path)["PThreeRealMNIST"]
+    assert "61.3" in text and "86.0" in text and "86.1, 85.0, 87.0" in text and "10.3" in text
+    run["data_source"]["mnist"] = "stand-in"
+    (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
+    with pytest.raises(report_numbers.UserError, match="not the real data set"):
+        report_numbers.real_mnist_macros(tmp_path)
