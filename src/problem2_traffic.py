@@ -411,10 +411,17 @@ def augment(batch, generator):
     return moved * contrast + brightness
 
 
+def model_device(model):
+    return next(model.parameters()).device
+
+
 def predict_logits(model, inputs, batch_size=256):
+    """Logits on the CPU for CPU (or device) inputs, moved to the model's device a batch at a time."""
     model.eval()
+    device = model_device(model)
     with torch.no_grad():
-        return torch.cat([model(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+        return torch.cat([model(inputs[i:i + batch_size].to(device)).cpu()
+                          for i in range(0, len(inputs), batch_size)])
 
 
 def train_classifier(name, data, mean, std, args, checkpoints, device):
@@ -458,7 +465,7 @@ def train_classifier(name, data, mean, std, args, checkpoints, device):
             scheduler.step()
             total_loss += loss.item() * len(batch)
             correct += (logits.argmax(1) == targets).sum().item()
-        val_logits = predict_logits(model, val_x.to(device)).cpu()
+        val_logits = predict_logits(model, val_x)
         history["epoch"].append(epoch + 1)
         history["train_loss"].append(total_loss / len(order))
         history["train_acc"].append(correct / len(order))
@@ -481,12 +488,12 @@ def train_classifier(name, data, mean, std, args, checkpoints, device):
 # ==================================================================================================
 # 2c: evaluation on validation and test, and the failing class
 # ==================================================================================================
-def evaluate(model, data, mean, std, device):
+def evaluate(model, data, mean, std):
     """Accuracy overall and per class (recall), predictions and confusion matrices."""
     report = {}
     for split in ("train", "val", "test"):
         images, labels = data[split]
-        predictions = predict_logits(model, to_input(images, mean, std).to(device)).argmax(1).cpu()
+        predictions = predict_logits(model, to_input(images, mean, std)).argmax(1)
         matrix = confusion_matrix(labels, predictions, labels=range(len(data["classes"])))
         per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
         report[split] = {"acc": float((predictions == labels).float().mean()),
@@ -509,10 +516,11 @@ def class_saliency_maps(model, inputs, target_classes):
     """|d S_c / d I| for the unnormalised class score S_c (the logit, not the softmax, which would
     also depend on the other classes), max of the absolute value over the colour channels."""
     model.eval()
-    inputs = inputs.clone().requires_grad_(True)
+    device = model_device(model)
+    inputs = inputs.to(device).clone().requires_grad_(True)
     scores = model(inputs)
-    scores.gather(1, target_classes.view(-1, 1)).sum().backward()  # eval-mode BN: images independent
-    return inputs.grad.abs().amax(dim=1).detach()
+    scores.gather(1, target_classes.to(device).view(-1, 1)).sum().backward()  # eval BN: independent
+    return inputs.grad.abs().amax(dim=1).detach().cpu()
 
 
 # ==================================================================================================
@@ -935,7 +943,7 @@ def main(argv=None):
                                                     device)
 
     # 2c: test results and the failing class ----------------------------------------------------
-    report_before = evaluate(model_before, data, mean, std, device)
+    report_before = evaluate(model_before, data, mean, std)
     failing_class, drops = find_failing_class(report_before, classes)
     failing_index = classes.index(failing_class)
     print(f"before the fix: train {report_before['train']['acc']:.3f}, val "
@@ -978,7 +986,7 @@ def main(argv=None):
     fixed_data["test"] = data["test"]  # the original, clean test images
     model_after, history_after = train_classifier("after", fixed_data, mean, std, args, checkpoints,
                                                   device)
-    report_after = evaluate(model_after, fixed_data, mean, std, device)
+    report_after = evaluate(model_after, fixed_data, mean, std)
     print(f"after the fix: train {report_after['train']['acc']:.3f}, val "
           f"{report_after['val']['acc']:.3f}, test {report_after['test']['acc']:.3f}; '{failing_class}' "
           f"test {report_after['test']['per_class'][failing_class]:.3f}")
