@@ -838,7 +838,8 @@ def plot_localisation(localised, examples, out):
         ax.set_title(title)
     x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
     axes[-1].imshow(examples[0].permute(1, 2, 0).numpy())
-    axes[-1].imshow(localised["mask"], cmap="Reds", alpha=0.45)
+    region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
+    axes[-1].imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
     axes[-1].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
     axes[-1].set_title("localised region and box")
     for ax in axes:
