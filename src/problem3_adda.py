@@ -12,7 +12,9 @@ import copy
 import gzip
 import json
 import struct
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -217,13 +219,13 @@ def font_files():
     return [folder / f"{name}.ttf" for name in names if (folder / f"{name}.ttf").exists()]
 
 
-def render_house_numbers(count, rng):
+def render_house_numbers(count, rng, bar=0):
     """SVHN-like: a printed digit in a varied font and colour on a textured background, parts of the
     neighbouring digits visible, then blur and noise; 32x32 RGB."""
     fonts = [ImageFont.truetype(str(path), size) for path in font_files() for size in (26, 30, 34)]
     images = np.empty((count, 32, 32, 3), np.uint8)
     labels = rng.integers(0, 10, count)
-    for i in progress(range(count), desc="SVHN stand-in"):
+    for i in progress(range(count), desc="SVHN stand-in", position=bar):
         background = rng.integers(0, 256, 3)
         foreground = rng.integers(0, 256, 3)
         while np.abs(foreground.astype(int) - background).sum() < 160:  # legible contrast
@@ -250,11 +252,12 @@ def render_house_numbers(count, rng):
     return images, labels
 
 
-def write_svhn_standin(directory, seed, train_count, test_count):
-    print(f"writing a stand-in SVHN (printed digits; {train_count}+{test_count}) to {directory}")
+def write_svhn_standin(directory, seed, train_count, test_count, bar=0):
+    print(f"writing a stand-in SVHN (printed digits; {train_count}+{test_count}) to {directory}\n",
+          end="", flush=True)  # one write: the two stand-ins may be written side by side
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, offset in (("train", train_count, 0), ("test", test_count, 1)):
-        images, labels = render_house_numbers(count, np.random.default_rng([seed, 31, offset]))
+        images, labels = render_house_numbers(count, np.random.default_rng([seed, 31, offset]), bar)
         svhn_labels = np.where(labels == 0, 10, labels).reshape(-1, 1).astype(np.uint8)
         scipy.io.savemat(directory / SVHN_FILES[split],
                          {"X": images.transpose(1, 2, 3, 0), "y": svhn_labels}, do_compression=True)
@@ -283,7 +286,7 @@ DIGIT_STROKES = {
 JITTER, ELASTIC = 0.08, 8  # writer variation; sets how far the target is from printed digits
 
 
-def pen_digits(count, rng):
+def pen_digits(count, rng, bar=0):
     """MNIST-like handwriting: each digit's pen trajectory with per-writer jitter of its control
     points, slant, aspect and stroke width, drawn as a smooth thin stroke, elastically deformed and
     laid out as MNIST is (a 20x20 box, centred by mass in 28x28). scikit-learn's real handwritten
@@ -293,7 +296,7 @@ def pen_digits(count, rng):
     images = np.zeros((count, 28, 28), np.uint8)
     labels = rng.integers(0, 10, count)
     scale = 4  # draw at 4x and downsample: anti-aliased strokes
-    for i in progress(range(count), desc="MNIST stand-in"):
+    for i in progress(range(count), desc="MNIST stand-in", position=bar):
         canvas = Image.new("L", (28 * scale, 28 * scale), 0)
         draw = ImageDraw.Draw(canvas)
         slant, aspect = rng.uniform(-0.35, 0.25), rng.uniform(0.65, 1.15)
@@ -339,11 +342,12 @@ def write_idx(path, array):
         handle.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
 
 
-def write_mnist_standin(directory, seed, train_count, test_count):
-    print(f"writing a stand-in MNIST (pen-stroke handwriting; {train_count}+{test_count}) to {directory}")
+def write_mnist_standin(directory, seed, train_count, test_count, bar=0):
+    print(f"writing a stand-in MNIST (pen-stroke handwriting; {train_count}+{test_count}) to {directory}\n",
+          end="", flush=True)  # one write: the two stand-ins may be written side by side
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, offset in (("train", train_count, 0), ("test", test_count, 1)):
-        images, labels = pen_digits(count, np.random.default_rng([seed, 47, offset]))
+        images, labels = pen_digits(count, np.random.default_rng([seed, 47, offset]), bar)
         write_idx(directory / f"{MNIST_IDX[split][0]}.gz", images)
         write_idx(directory / f"{MNIST_IDX[split][1]}.gz", labels.astype(np.uint8))
     (directory / STANDIN_MARKER.format("mnist")).write_text(json.dumps(
@@ -358,15 +362,24 @@ def has_mnist_files(directory):
 
 def prepare_data(args):
     """Stand-ins only where a default folder holds none of that data set's files."""
+    writers = []
     if not any((args.svhn_dir / name).exists() for name in SVHN_FILES.values()):
         if was_given(args, "svhn_dir"):
             raise UserError(f"{args.svhn_dir / SVHN_FILES['train']}: missing (expected SVHN's "
                             f"train_32x32.mat and test_32x32.mat in {args.svhn_dir})")
-        write_svhn_standin(args.svhn_dir, args.seed, *args.standin_svhn)
+        writers.append((write_svhn_standin, args.svhn_dir, args.seed, *args.standin_svhn))
     if not has_mnist_files(args.mnist_dir):
         if was_given(args, "mnist_dir"):
             load_mnist(args.mnist_dir)  # raises the precise error
-        write_mnist_standin(args.mnist_dir, args.seed, *args.standin_mnist)
+        writers.append((write_mnist_standin, args.mnist_dir, args.seed, *args.standin_mnist))
+    if len(writers) == 2:  # independent, each seeded on its own: one process each, same files
+        sys.stdout.flush()  # a forked child would print what is still buffered again
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(*writer, bar) for bar, writer in enumerate(writers)]:
+                done.result()
+    elif writers:
+        writer, *writer_args = writers[0]
+        writer(*writer_args)
     svhn = {split: load_svhn_mat(args.svhn_dir / name) for split, name in SVHN_FILES.items()}
     mnist = {split: (mnist_to_network(images), labels)
              for split, (images, labels) in load_mnist(args.mnist_dir).items()}
