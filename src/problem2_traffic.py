@@ -639,11 +639,10 @@ def evidence_region(evidence, threshold):
     # needs only one piece of a frame, so the explanations light up that piece alone, and a model
     # retrained without it learns the next piece (on the stand-in: first the top edge, then the
     # left). So the whole frame goes: a band of the region's depth along all four edges.
-    edges = [region[0], region[-1], region[:, 0], region[:, -1]]
     band = 0
-    for k, edge in enumerate(edges):
-        if edge.mean() >= 0.5:
-            oriented = [region, region[::-1], region.T, region.T[::-1]][k]
+    for oriented in (region, region[::-1], region.T, region.T[::-1]):  # top, bottom, left, right edge
+        edge = oriented[0]
+        if edge.mean() >= 0.5:  # depth of the region inward from each edge pixel it covers
             depth = [np.argmin(np.append(line, False)) for line in oriented.T[edge]]
             band = max(band, int(np.median(depth)))
     if band:
