@@ -253,8 +253,6 @@ def render_house_numbers(count, rng, bar=0):
 
 
 def write_svhn_standin(directory, seed, train_count, test_count, bar=0):
-    print(f"writing a stand-in SVHN (printed digits; {train_count}+{test_count}) to {directory}\n",
-          end="", flush=True)  # one write: the two stand-ins may be written side by side
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, offset in (("train", train_count, 0), ("test", test_count, 1)):
         images, labels = render_house_numbers(count, np.random.default_rng([seed, 31, offset]), bar)
@@ -343,8 +341,6 @@ def write_idx(path, array):
 
 
 def write_mnist_standin(directory, seed, train_count, test_count, bar=0):
-    print(f"writing a stand-in MNIST (pen-stroke handwriting; {train_count}+{test_count}) to {directory}\n",
-          end="", flush=True)  # one write: the two stand-ins may be written side by side
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, offset in (("train", train_count, 0), ("test", test_count, 1)):
         images, labels = pen_digits(count, np.random.default_rng([seed, 47, offset]), bar)
@@ -367,19 +363,23 @@ def prepare_data(args):
         if was_given(args, "svhn_dir"):
             raise UserError(f"{args.svhn_dir / SVHN_FILES['train']}: missing (expected SVHN's "
                             f"train_32x32.mat and test_32x32.mat in {args.svhn_dir})")
-        writers.append((write_svhn_standin, args.svhn_dir, args.seed, *args.standin_svhn))
+        writers.append(("SVHN (printed digits)", write_svhn_standin, args.svhn_dir, args.standin_svhn))
     if not has_mnist_files(args.mnist_dir):
         if was_given(args, "mnist_dir"):
             load_mnist(args.mnist_dir)  # raises the precise error
-        writers.append((write_mnist_standin, args.mnist_dir, args.seed, *args.standin_mnist))
+        writers.append(("MNIST (pen-stroke handwriting)", write_mnist_standin, args.mnist_dir,
+                        args.standin_mnist))
+    for name, _, directory, (train_count, test_count) in writers:
+        print(f"writing a stand-in {name}; {train_count}+{test_count} images, to {directory}")
     if len(writers) == 2:  # independent, each seeded on its own: one process each, same files
         sys.stdout.flush()  # a forked child would print what is still buffered again
         with ProcessPoolExecutor(max_workers=2) as pool:
-            for done in [pool.submit(*writer, bar) for bar, writer in enumerate(writers)]:
+            for done in [pool.submit(write, directory, args.seed, *counts, bar)
+                         for bar, (_, write, directory, counts) in enumerate(writers)]:
                 done.result()
-    elif writers:
-        writer, *writer_args = writers[0]
-        writer(*writer_args)
+    else:
+        for _, write, directory, counts in writers:
+            write(directory, args.seed, *counts)
     svhn = {split: load_svhn_mat(args.svhn_dir / name) for split, name in SVHN_FILES.items()}
     mnist = {split: (mnist_to_network(images), labels)
              for split, (images, labels) in load_mnist(args.mnist_dir).items()}
