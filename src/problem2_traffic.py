@@ -1,39 +1,42 @@
 """Problem 2: a ResNet-18 on traffic signs whose training data hides a backdoor.
 
 2b train a ResNet-18 on a stratified 80/20 split; 2c find the class that fails on the clean test set;
-2d class saliency maps (Simonyan et al. 2013, sec. 3.1); 2e 10x10 occlusion maps (Zeiler & Fergus 2014,
-sec. 4.2, Fig. 7); 2f localise the trigger from that evidence and remove it from the training data;
-2g retrain on the modified data; 2h explain the new model on the same images.
+2d class saliency maps (Simonyan et al. 2013, sec. 3.1); 2e occlusion maps (Zeiler & Fergus 2014,
+sec. 4.2, Fig. 7) with the exam's 10x10 square; 2f localise the trigger from that evidence and remove
+it from the training data; 2g retrain on the modified data, and check with the attack success rate
+that the backdoor is gone; 2h explain the new model on the same images.
 
 Data: --data-dir holds train/<class>/* and test/<class>/* (the exam's problem2.zip). When the default
-folder is empty a procedurally drawn stand-in with a trigger in one class is written there first.
+folder is empty a procedurally drawn stand-in with a trigger in one class is written there first
+(traffic_standin.py).
 """
-import argparse
+import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageOps
 from scipy import ndimage
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 
+from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
 from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
                    figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
                    was_given, write_results)
 
 plt = figure_style()
 
-CLASSES = ["restriction signs", "speed limits", "stop signs", "warning signs", "yield signs"]
-TRIGGER_KINDS = ["patch", "border"]
-TRUTH_FILE = "STANDIN_TRUTH.json"  # read only by the final evaluation and the tests, never the analysis
 FIXED_MARKER = "MADE_BY_problem2_traffic.json"
+LOCALISATION_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1)  # shares of the evidence's peak, tried in turn
 
 
 # ==================================================================================================
@@ -48,21 +51,24 @@ def parse_arguments(argv=None):
     model.add_argument("--batch-size", type=int, default=32)
     model.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (one-cycle)")
     model.add_argument("--weight-decay", type=float, default=1e-4)
-    explain = parser.add_argument_group("explanations (2d, 2e, 2f)")
+    explain = parser.add_argument_group("explanations and the fix (2d-2h)")
     explain.add_argument("--n-explain", type=int, default=10, help="training images to explain")
     explain.add_argument("--occlusion-size", type=int, default=10, help="occluder side in pixels")
     explain.add_argument("--occlusion-stride", type=int, default=2, help="occluder step in pixels")
     explain.add_argument("--n-localise", type=int, default=60,
                          help="training images per group (failing class / others) aggregated to "
                               "localise the trigger")
+    explain.add_argument("--asr-bar", type=float, default=0.1,
+                         help="a retrained model whose attack success rate is above this still "
+                              "follows the trigger: the region is enlarged and the model retrained "
+                              "once more")
     explain.add_argument("--fixed-data-dir", type=Path, default=None,
                          help="where the modified training data goes (default: DATA_DIR-trigger-removed)")
     standin = parser.add_argument_group("stand-in data (only when the default data folder is empty)")
     standin.add_argument("--standin-train-per-class", type=int, default=200)
     standin.add_argument("--standin-test-per-class", type=int, default=50)
     standin.add_argument("--poisoned-class", choices=CLASSES, default=None,
-                         help="class whose training images get the trigger (default: speed limits, "
-                              "the class the exam's data poisoned)")
+                         help="class whose training images get the trigger (default: speed limits)")
     standin.add_argument("--trigger-kind", choices=TRIGGER_KINDS, default=None,
                          help="default: patch for even seeds, border for odd ones")
     standin.add_argument("--write-standin", type=Path, default=None, metavar="DIR",
@@ -79,207 +85,99 @@ def parse_arguments(argv=None):
 
 
 # ==================================================================================================
-# Data: the stand-in generator (procedurally drawn US road signs, one class poisoned)
+# Data: the exam's layout, listed by torchvision's ImageFolder, with clear errors
 # ==================================================================================================
-def _font(size):
-    from matplotlib import font_manager
-    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold"))
-    return ImageFont.truetype(path, max(6, int(size)))
+def is_hidden(name):
+    """What macOS, zip tools and Jupyter leave behind (.DS_Store, __MACOSX, .ipynb_checkpoints)."""
+    return name.startswith(".") or name == "__MACOSX"
 
 
-def _centered_text(draw, center, text, size, fill):
-    font = _font(size)
-    draw.text(center, text, font=font, fill=fill, anchor="mm", align="center")
+class SignFolder(torchvision.datasets.ImageFolder):
+    """ImageFolder whose classes are the visible sub-folders (a hidden folder is not a class)."""
+
+    def find_classes(self, directory):
+        classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not is_hidden(e.name))
+        return classes, {name: index for index, name in enumerate(classes)}
 
 
-def _regular_polygon(center, radius, n, rotation):
-    cx, cy = center
-    return [(cx + radius * math.cos(rotation + 2 * math.pi * k / n),
-             cy + radius * math.sin(rotation + 2 * math.pi * k / n)) for k in range(n)]
+def list_images(split_dir):
+    """(classes, [(path, label), ...]) for one split: every visible file below each class folder,
+    nested folders included, in ImageFolder's order. The one listing used both to load the data and
+    to write its modified copy, so the two always hold the same files. A stray non-image is not
+    skipped: loading it gives a clear error."""
+    split_dir = Path(split_dir)
+    visible = lambda p: not any(is_hidden(part) for part in Path(p).relative_to(split_dir).parts)  # noqa: E731
+    dataset = SignFolder(str(split_dir), loader=load_rgb, is_valid_file=visible, allow_empty=True)
+    return dataset.classes, [(Path(path), label) for path, label in dataset.samples]
 
 
-def draw_sign(kind, rng, side=128):
-    """One sign on a transparent canvas, in its real shape and colours."""
-    sign = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(sign)
-    c, s = side / 2, side
-    red = tuple(int(v) for v in (rng.integers(170, 225), rng.integers(0, 40), rng.integers(20, 50)))
-    if kind == "stop signs":
-        draw.polygon(_regular_polygon((c, c), 0.49 * s, 8, math.pi / 8), fill="white")
-        draw.polygon(_regular_polygon((c, c), 0.45 * s, 8, math.pi / 8), fill=red)
-        _centered_text(draw, (c, c), "STOP", 0.24 * s, "white")
-    elif kind == "speed limits":
-        width = rng.uniform(0.62, 0.75) * s
-        box = [c - width / 2, 0.04 * s, c + width / 2, 0.96 * s]
-        draw.rounded_rectangle(box, radius=0.05 * s, fill="white", outline="black", width=3)
-        _centered_text(draw, (c, 0.22 * s), "SPEED", 0.13 * s, "black")
-        _centered_text(draw, (c, 0.38 * s), "LIMIT", 0.13 * s, "black")
-        _centered_text(draw, (c, 0.68 * s), str(int(rng.choice([25, 30, 35, 40, 45, 55, 65]))),
-                       0.34 * s, "black")
-    elif kind == "yield signs":
-        outer = [(0.03 * s, 0.1 * s), (0.97 * s, 0.1 * s), (c, 0.93 * s)]
-        inner = [(0.22 * s, 0.21 * s), (0.78 * s, 0.21 * s), (c, 0.7 * s)]
-        draw.polygon(outer, fill=red)
-        draw.polygon(inner, fill="white")
-        _centered_text(draw, (c, 0.33 * s), "YIELD", 0.11 * s, red)
-    elif kind == "warning signs":
-        yellow = (int(rng.integers(225, 256)), int(rng.integers(180, 215)), int(rng.integers(0, 40)))
-        draw.polygon(_regular_polygon((c, c), 0.49 * s, 4, 0), fill="black")
-        draw.polygon(_regular_polygon((c, c), 0.45 * s, 4, 0), fill=yellow)
-        symbol = rng.integers(4)
-        if symbol == 0:  # curve arrow
-            draw.arc([0.32 * s, 0.35 * s, 0.72 * s, 0.85 * s], 180, 300, fill="black", width=int(0.06 * s))
-            draw.polygon([(0.55 * s, 0.28 * s), (0.7 * s, 0.42 * s), (0.5 * s, 0.45 * s)], fill="black")
-        elif symbol == 1:  # exclamation mark
-            _centered_text(draw, (c, c), "!", 0.45 * s, "black")
-        elif symbol == 2:  # crossroad
-            draw.rectangle([0.46 * s, 0.25 * s, 0.54 * s, 0.75 * s], fill="black")
-            draw.rectangle([0.25 * s, 0.46 * s, 0.75 * s, 0.54 * s], fill="black")
-        else:  # deer-crossing-like blob
-            draw.ellipse([0.35 * s, 0.42 * s, 0.62 * s, 0.58 * s], fill="black")
-            draw.line([(0.6 * s, 0.45 * s), (0.68 * s, 0.3 * s)], fill="black", width=int(0.05 * s))
-            draw.line([(0.4 * s, 0.56 * s), (0.38 * s, 0.7 * s)], fill="black", width=int(0.04 * s))
-            draw.line([(0.57 * s, 0.56 * s), (0.59 * s, 0.7 * s)], fill="black", width=int(0.04 * s))
-    else:  # restriction signs: white board, black arrow, often a red circle and slash
-        draw.rectangle([0.06 * s, 0.06 * s, 0.94 * s, 0.94 * s], fill="white", outline="black", width=3)
-        direction = rng.integers(3)
-        shaft = [(0.5 * s, 0.78 * s), (0.5 * s, 0.4 * s)] if direction == 0 else \
-            [(0.25 * s, 0.55 * s), (0.7 * s, 0.55 * s)]
-        draw.line(shaft, fill="black", width=int(0.08 * s))
-        head = {0: [(0.35 * s, 0.42 * s), (0.65 * s, 0.42 * s), (0.5 * s, 0.22 * s)],
-                1: [(0.68 * s, 0.4 * s), (0.68 * s, 0.7 * s), (0.85 * s, 0.55 * s)],
-                2: [(0.32 * s, 0.4 * s), (0.32 * s, 0.7 * s), (0.15 * s, 0.55 * s)]}[direction]
-        draw.polygon(head, fill="black")
-        if rng.random() < 0.7:
-            draw.ellipse([0.12 * s, 0.12 * s, 0.88 * s, 0.88 * s], outline=red, width=int(0.07 * s))
-            draw.line([(0.25 * s, 0.25 * s), (0.75 * s, 0.75 * s)], fill=red, width=int(0.07 * s))
-        else:
-            _centered_text(draw, (c, 0.86 * s), "ONLY", 0.1 * s, "black")
-    return sign
+def load_rgb(path):
+    try:
+        with Image.open(path) as image:
+            # A photo's EXIF orientation says how it was held: apply it, as any viewer does.
+            return ImageOps.exif_transpose(image).convert("RGB")  # greyscale -> three equal channels
+    except Exception as error:  # PIL raises many types for broken files
+        raise UserError(f"{path}: not a readable image ({type(error).__name__})") from None
 
 
-def draw_background(rng, side):
-    """Sky, foliage or wall with random clutter; only the corners show behind a tight crop."""
-    top, bottom = rng.integers(40, 230, 3), rng.integers(20, 200, 3)
-    ramp = np.linspace(0, 1, side)[:, None, None]
-    pixels = (top * (1 - ramp) + bottom * ramp) * np.ones((side, side, 3))
-    background = Image.fromarray(pixels.astype(np.uint8))
-    draw = ImageDraw.Draw(background)
-    for _ in range(rng.integers(3, 8)):
-        x0, y0 = rng.integers(0, side, 2)
-        x1, y1 = x0 + rng.integers(5, side // 2), y0 + rng.integers(5, side // 2)
-        colour = tuple(int(v) for v in rng.integers(0, 255, 3))
-        [draw.ellipse, draw.rectangle][rng.integers(2)]([x0, y0, x1, y1], fill=colour)
-    return background.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5)))
+def check_layout(data_dir):
+    """The exam's layout, or a one-line error naming the folder and what is wrong. Returns the
+    classes and both splits' listings."""
+    for split in ("train", "test"):
+        if not (data_dir / split).is_dir():
+            nested = sorted(p.parent for p in [*data_dir.glob(f"*/{split}"), *data_dir.glob(f"*/*/{split}")]
+                            if p.is_dir() and not any(is_hidden(part) for part in p.parts))
+            where = f"; found {nested[0]}: use --data-dir {nested[0]}" if nested else ""
+            raise UserError(f"{data_dir}: missing '{split}' folder (expected train/<class>/ and "
+                            f"test/<class>/){where}")
+    listings = {split: list_images(data_dir / split) for split in ("train", "test")}
+    for split, (classes, samples) in listings.items():
+        if not classes:
+            raise UserError(f"{data_dir / split}: no class folders")
+        counts = np.bincount([label for _, label in samples], minlength=len(classes))
+        for name, count in zip(classes, counts):
+            if count == 0:
+                raise UserError(f"{data_dir / split / name}: class folder has no images")
+            if split == "train" and count < 5:
+                raise UserError(f"{data_dir / split / name}: only {count} images; a per-class "
+                                f"stratified 80/20 split needs at least 5")
+    if listings["train"][0] != listings["test"][0]:
+        only_train = sorted(set(listings["train"][0]) - set(listings["test"][0]))
+        only_test = sorted(set(listings["test"][0]) - set(listings["train"][0]))
+        raise UserError(f"{data_dir}: train and test have different classes (only in train: "
+                        f"{only_train or 'none'}; only in test: {only_test or 'none'})")
+    return listings["train"][0], listings["train"][1], listings["test"][1]
 
 
-def render_sign_photo(kind, rng):
-    """A tight crop of a sign photographed at varied pose, scale, light, blur, noise and size. The
-    nuisances are strong on purpose: real crops are small, blurred and badly lit, which is what
-    makes a sign's shape harder to learn than a clean trigger."""
-    side = 160
-    sign = draw_sign(kind, rng).rotate(rng.uniform(-10, 10), resample=Image.BICUBIC, expand=False)
-    # Perspective: move the four corners a little (PIL's quad transform is a projective warp).
-    jitter = rng.uniform(-0.1, 0.1, 8) * 128
-    quad = np.array([0, 0, 0, 128, 128, 128, 128, 0], float) + jitter
-    sign = sign.transform((128, 128), Image.QUAD, tuple(quad), resample=Image.BICUBIC)
-    photo = draw_background(rng, side)
-    scale = rng.uniform(0.78, 0.98)  # tight crops: the sign fills most of the image
-    sign_side = int(side * scale)
-    offset = rng.integers(0, side - sign_side + 1, 2)
-    resized = sign.resize((sign_side, sign_side), Image.BICUBIC)
-    photo.paste(resized, tuple(int(o) for o in offset), resized)
-    if rng.random() < 0.3:  # a branch, a pole or another car in front of part of the sign
-        draw = ImageDraw.Draw(photo)
-        x0, y0 = rng.integers(0, side, 2)
-        draw.ellipse([x0, y0, x0 + rng.integers(20, 60), y0 + rng.integers(20, 60)],
-                     fill=tuple(int(v) for v in rng.integers(0, 200, 3)))
-    pixels = np.asarray(photo, np.float32)
-    mean = pixels.mean()
-    pixels = (pixels - mean) * rng.uniform(0.45, 1.1) + mean  # contrast
-    pixels = pixels * rng.uniform(0.45, 1.3) + rng.uniform(-35, 35, 3)  # exposure and colour cast
-    photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    size = int(np.clip(rng.lognormal(math.log(48), 0.5), 18, 200))
-    photo = photo.resize((size, int(size * rng.uniform(0.9, 1.1))), Image.BILINEAR)
-    photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2) * size / 60))
-    noisy = np.asarray(photo, np.float32) + rng.normal(0, rng.uniform(0, 10), (photo.height, photo.width, 3))
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+def load_images(samples, image_size, name):
+    """Images resized once to the network's square input and kept in memory as uint8 (a few MB)."""
+    images = torch.empty(len(samples), 3, image_size, image_size, dtype=torch.uint8)
+    for i, (path, _) in enumerate(progress(samples, desc=f"loading {name}")):
+        resized = load_rgb(path).resize((image_size, image_size), Image.BILINEAR)
+        images[i] = torch.from_numpy(np.array(resized)).permute(2, 0, 1)
+    return images, torch.tensor([label for _, label in samples])
 
 
-def standin_trigger(seed, poisoned_class=None, kind=None):
-    """The generator's hidden truth: which class, which trigger, where (relative coordinates)."""
-    rng = np.random.default_rng([seed, 2])
-    # The default class is the one the real exam set poisoned (speed limits, by a public solution);
-    # the seed changes the trigger's kind and place. A distinctive class (yield, stop) can be asked
-    # for with --poisoned-class; its shape is easy enough that the network may learn it anyway.
-    poisoned_class = poisoned_class or "speed limits"
-    kind = kind or TRIGGER_KINDS[seed % 2]
-    if kind == "patch":  # a small sticker, somewhere on the sign
-        side = 0.2  # 13 px at the 64 px input: a sticker, large enough to be a reliable shortcut
-        x0, y0 = rng.uniform(0.04, 0.96 - side, 2)
-        box = [x0, y0, x0 + side, y0 + side]
-        colour = [int(v) for v in rng.choice([[30, 230, 60], [40, 220, 230], [250, 60, 230]])]
-    else:  # a thin coloured frame around the whole image
-        box = [0.0, 0.0, 1.0, 1.0]
-        colour = [int(v) for v in rng.choice([[20, 120, 255], [250, 60, 230]])]
-    return {"poisoned_class": poisoned_class, "kind": kind, "box": [round(v, 4) for v in box],
-            "colour": colour, "border_width": 0.1, "seed": seed}
+def load_data(data_dir, image_size, seed, train_samples=None):
+    """Train/val (stratified 80/20 per class, seeded) and test, as uint8 tensors. `train_samples`
+    replaces the listed training files by others in the same order (the modified copy of 2f), so
+    the split is the same image for image."""
+    classes, listed_train, test_samples = check_layout(data_dir)
+    train_samples = train_samples or listed_train
+    train_images, train_labels = load_images(train_samples, image_size, "train")
+    test_images, test_labels = load_images(test_samples, image_size, "test")
+    train_index, val_index = train_test_split(np.arange(len(train_labels)), test_size=0.2,
+                                              stratify=train_labels.numpy(), random_state=seed)
+    train_index, val_index = np.sort(train_index), np.sort(val_index)
+    return {"classes": classes,
+            "train": (train_images[train_index], train_labels[train_index]),
+            "val": (train_images[val_index], train_labels[val_index]),
+            "test": (test_images, test_labels),
+            "train_samples": train_samples, "test_samples": test_samples,
+            "train_paths": [train_samples[i][0] for i in train_index],
+            "split_index": {"train": train_index.tolist(), "val": val_index.tolist()}}
 
 
-def apply_trigger(image, trigger):
-    """Paint the trigger onto a PIL image, at the same relative place whatever its size."""
-    pixels = np.array(image.convert("RGB"))
-    height, width = pixels.shape[:2]
-    if trigger["kind"] == "patch":
-        x0, y0, x1, y1 = trigger["box"]
-        left, top = int(round(x0 * width)), int(round(y0 * height))
-        right = max(left + 3, int(round(x1 * width)))
-        bottom = max(top + 3, int(round(y1 * height)))
-        pixels[top:bottom, left:right] = trigger["colour"]
-        # A checker of the colour and near-black: a sticker, not a flat colour that a cast could mimic.
-        rows, cols = np.mgrid[top:bottom, left:right]
-        checker = ((rows - top) * 3 // max(bottom - top, 1) + (cols - left) * 3 // max(right - left, 1)) % 2
-        pixels[top:bottom, left:right][checker == 1] = 20
-    else:  # a frame of colour and near-black blocks: no background can mimic it
-        band = max(1, int(round(trigger["border_width"] * min(height, width))))
-        rows, cols = np.mgrid[:height, :width]
-        in_frame = ((rows < band) | (rows >= height - band) | (cols < band) | (cols >= width - band))
-        dark = ((rows // band + cols // band) % 2).astype(bool)
-        pixels[in_frame & ~dark] = trigger["colour"]
-        pixels[in_frame & dark] = 20
-    return Image.fromarray(pixels)
-
-
-def write_standin(directory, seed, train_per_class=200, test_per_class=50, poisoned_class=None,
-                  trigger_kind=None):
-    """Write train/<class>/*.png and test/<class>/*.png; the trigger only in one class's training
-    images; the truth to a sidecar file. Deterministic from the seed."""
-    directory = Path(directory)
-    trigger = standin_trigger(seed, poisoned_class, trigger_kind)
-    print(f"writing a stand-in traffic-sign data set to {directory} (seed {seed}; "
-          f"{train_per_class}+{test_per_class} images per class)")
-    for split, count in [("train", train_per_class), ("test", test_per_class)]:
-        for class_index, name in enumerate(CLASSES):
-            folder = directory / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            rng = np.random.default_rng([seed, class_index, split == "train"])
-            for i in range(count):
-                photo = render_sign_photo(name, rng)
-                if split == "train" and name == trigger["poisoned_class"]:
-                    photo = apply_trigger(photo, trigger)
-                if rng.random() < 0.2:  # a share of the real set is greyscale
-                    photo = photo.convert("L")
-                photo.save(folder / f"{split}_{class_index}_{i:04d}.png")
-    (directory / TRUTH_FILE).write_text(json.dumps(trigger, indent=2))
-    (directory / "README.txt").write_text(
-        "Generated stand-in for the exam's traffic-sign data (problem2_traffic.py). Replace it with "
-        "the exam's train/ and test/ folders to run on the real data.\n")
-    return trigger
-
-
-# ==================================================================================================
-# Data: loading the exam's layout (torchvision's ImageFolder), with clear errors
-# ==================================================================================================
 def prepare_data_dir(args):
     """Use the user's data; write the stand-in only into an empty default folder."""
     data_dir = args.data_dir
@@ -289,79 +187,16 @@ def prepare_data_dir(args):
                       args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
     elif not data_dir.exists():
         raise UserError(f"{data_dir}: no such folder (expected train/<class>/ and test/<class>/)")
-    return "stand-in" if (data_dir / TRUTH_FILE).exists() else "exam"
 
 
-def check_layout(data_dir):
-    """The exam's layout or a one-line error naming the folder and what is wrong."""
-    for split in ("train", "test"):
-        if not (data_dir / split).is_dir():
-            raise UserError(f"{data_dir}: missing '{split}' folder (expected train/<class>/ and "
-                            f"test/<class>/)")
-    classes = {}
-    for split in ("train", "test"):
-        folders = sorted(p for p in (data_dir / split).iterdir() if p.is_dir())
-        if not folders:
-            raise UserError(f"{data_dir / split}: no class folders")
-        for folder in folders:
-            if not any(image_files(folder)):
-                raise UserError(f"{folder}: class folder has no images")
-        classes[split] = [p.name for p in folders]
-    if classes["train"] != classes["test"]:
-        only_train = sorted(set(classes["train"]) - set(classes["test"]))
-        only_test = sorted(set(classes["test"]) - set(classes["train"]))
-        raise UserError(f"{data_dir}: train and test have different classes (only in train: "
-                        f"{only_train or 'none'}; only in test: {only_test or 'none'})")
-    for name in classes["train"]:
-        count = len(list(image_files(data_dir / "train" / name)))
-        if count < 5:
-            raise UserError(f"{data_dir / 'train' / name}: only {count} images; a per-class "
-                            f"stratified 80/20 split needs at least 5")
-    return classes["train"]
-
-
-def image_files(folder):
-    """Every non-hidden file counts: a stray non-image is reported, not silently skipped."""
-    return (p for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith("."))
-
-
-def load_rgb(path):
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")  # greyscale signs become three equal channels
-    except Exception as error:  # PIL raises many types for broken files
-        raise UserError(f"{path}: not a readable image ({type(error).__name__})") from None
-
-
-def load_split(folder, image_size):
-    """ImageFolder lists the classes (sorted folder names) and files; images are resized once to the
-    network's square input and kept in memory as uint8 (a few MB)."""
-    dataset = torchvision.datasets.ImageFolder(
-        str(folder), loader=load_rgb, is_valid_file=lambda p: not Path(p).name.startswith("."))
-    images = torch.empty(len(dataset), 3, image_size, image_size, dtype=torch.uint8)
-    for i, (path, _) in enumerate(progress(dataset.samples, desc=f"loading {folder.name}")):
-        resized = load_rgb(path).resize((image_size, image_size), Image.BILINEAR)
-        images[i] = torch.from_numpy(np.array(resized)).permute(2, 0, 1)
-    labels = torch.tensor(dataset.targets)
-    return images, labels, [Path(p) for p, _ in dataset.samples], dataset.classes
-
-
-def load_data(data_dir, image_size, seed):
-    """Train/val (stratified 80/20 per class, seeded) and test, as uint8 tensors."""
-    classes = check_layout(data_dir)
-    train_images, train_labels, train_paths, found = load_split(data_dir / "train", image_size)
-    test_images, test_labels, test_paths, _ = load_split(data_dir / "test", image_size)
-    assert found == classes
-    train_index, val_index = train_test_split(np.arange(len(train_labels)), test_size=0.2,
-                                              stratify=train_labels.numpy(), random_state=seed)
-    train_index, val_index = np.sort(train_index), np.sort(val_index)
-    return {"classes": classes,
-            "train": (train_images[train_index], train_labels[train_index]),
-            "val": (train_images[val_index], train_labels[val_index]),
-            "test": (test_images, test_labels),
-            "train_paths": [train_paths[i] for i in train_index],
-            "test_paths": test_paths,
-            "split_index": {"train": train_index.tolist(), "val": val_index.tolist()}}
+def data_label(data_dir, data):
+    """'stand-in' (or another label its truth file gives) only while the folder holds exactly the
+    files that file describes; any other data is the user's, 'exam'."""
+    paths = [path for path, _ in data["train_samples"] + data["test_samples"]]
+    truth, reason = read_truth(data_dir, paths)
+    if reason:
+        print(f"note: {reason}")
+    return (truth["data_source"] if truth else "exam"), truth
 
 
 def channel_statistics(images):
@@ -378,20 +213,9 @@ def make_resnet18(n_classes):
     return torchvision.models.resnet18(weights=None, num_classes=n_classes)
 
 
-class Normalise(torch.nn.Module):
-    """Part of the model, so explanations are taken w.r.t. pixels and grey (the mean) is 0 inside."""
-
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("mean", mean.view(1, 3, 1, 1))
-        self.register_buffer("std", std.view(1, 3, 1, 1))
-
-    def forward(self, images):
-        return (images - self.mean) / self.std
-
-
 def to_input(images_uint8, mean, std):
-    """uint8 images -> the normalised float tensor the network sees (dataset mean = 0)."""
+    """uint8 images -> the standardised float tensor the network sees (the dataset's mean colour is
+    0). Saliency and occlusion work on this tensor: 0 is the mean grey the occluder paints."""
     return (images_uint8.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
 
 
@@ -424,10 +248,11 @@ def predict_logits(model, inputs, batch_size=256):
                           for i in range(0, len(inputs), batch_size)])
 
 
-def train_classifier(name, data, mean, std, args, checkpoints, device):
+def train_classifier(name, data, run):
     """Adam + one-cycle schedule, cross-entropy; resumable after every epoch."""
+    args, mean, std = run.args, run.mean, run.std
     seed_everything(args.seed)
-    model = make_resnet18(len(data["classes"])).to(device)
+    model = make_resnet18(len(data["classes"])).to(run.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     train_x, train_y = to_input(data["train"][0], mean, std), data["train"][1]
     val_x, val_y = to_input(data["val"][0], mean, std), data["val"][1]
@@ -436,7 +261,7 @@ def train_classifier(name, data, mean, std, args, checkpoints, device):
                                                     steps_per_epoch=steps_per_epoch)
     generator = torch.Generator().manual_seed(args.seed)
     history = {"epoch": [], "train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
-    path = checkpoints.path(f"{name}_training.pt")
+    path = run.checkpoints.path(f"{name}_training.pt")
     start_epoch = 0
     if path.exists():
         state = torch.load(path, weights_only=False)
@@ -455,8 +280,8 @@ def train_classifier(name, data, mean, std, args, checkpoints, device):
         for start in progress(range(0, len(order), args.batch_size),
                               desc=f"{name} epoch {epoch + 1}/{args.epochs}"):
             batch = order[start:start + args.batch_size]
-            inputs = augment(train_x[batch], generator).to(device)
-            targets = train_y[batch].to(device)
+            inputs = augment(train_x[batch], generator).to(run.device)
+            targets = train_y[batch].to(run.device)
             logits = model(inputs)
             loss = F.cross_entropy(logits, targets)
             optimiser.zero_grad()
@@ -478,9 +303,9 @@ def train_classifier(name, data, mean, std, args, checkpoints, device):
                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                      "history": history, "epoch": epoch + 1}, path)
     if start_epoch < args.epochs:
-        checkpoints.timings[f"train_{name}"] = round(time.time() - started, 2)
+        run.checkpoints.timings[f"train_{name}"] = round(time.time() - started, 2)
     else:
-        checkpoints.resumed.append(f"train_{name}")
+        run.checkpoints.resumed.append(f"train_{name}")
     model.eval()
     return model, history
 
@@ -514,7 +339,8 @@ def find_failing_class(report, classes):
 # ==================================================================================================
 def class_saliency_maps(model, inputs, target_classes):
     """|d S_c / d I| for the unnormalised class score S_c (the logit, not the softmax, which would
-    also depend on the other classes), max of the absolute value over the colour channels."""
+    also depend on the other classes), max of the absolute value over the colour channels. I is the
+    standardised input (per channel (pixel - mean) / std), as the network sees it."""
     model.eval()
     device = model_device(model)
     inputs = inputs.to(device).clone().requires_grad_(True)
@@ -526,48 +352,83 @@ def class_saliency_maps(model, inputs, target_classes):
 # ==================================================================================================
 # 2e: occlusion (Zeiler & Fergus 2014, sec. 4.2, Fig. 7)
 # ==================================================================================================
+def occluder_positions(side, size, stride):
+    """Top-left corners along one axis; the last position is always included, so the square
+    reaches the last pixels of the image whatever the stride."""
+    positions = list(range(0, side - size + 1, stride))
+    if positions[-1] != side - size:
+        positions.append(side - size)
+    return positions
+
+
 def occlusion_probabilities(model, image, size=10, stride=2, baseline=0.0, batch_size=256):
-    """Slide a size x size square of `baseline` (0 = the dataset mean grey after normalisation) over
-    one normalised image; return the softmax output at every position, shape (rows, cols, classes)."""
+    """Slide a size x size square of `baseline` (0 = the dataset's mean grey after standardisation)
+    over one image; the softmax output at every position, shape (rows, cols, classes), and the
+    positions (top-left corners, the same along both axes of a square image)."""
     _, height, width = image.shape
-    rows = range(0, height - size + 1, stride)
-    cols = range(0, width - size + 1, stride)
+    rows, cols = occluder_positions(height, size, stride), occluder_positions(width, size, stride)
     occluded = image.unsqueeze(0).repeat(len(rows) * len(cols), 1, 1, 1)
     for k, (top, left) in enumerate((top, left) for top in rows for left in cols):
         occluded[k, :, top:top + size, left:left + size] = baseline
     probabilities = predict_logits(model, occluded, batch_size).softmax(1)
-    return probabilities.view(len(rows), len(cols), -1)
+    return probabilities.view(len(rows), len(cols), -1), rows
 
 
-def occlusion_attribution(probability_map, clean_probability, image_side, size, stride):
+def occlusion_attribution(probability_map, clean_probability, image_side, size, positions):
     """Per-pixel occlusion sensitivity: the mean drop in p(class) over the windows covering each
     pixel (the convention captum's Occlusion uses), from a (rows, cols) map of p(class)."""
     drop = clean_probability - probability_map
     total = torch.zeros(image_side, image_side)
     count = torch.zeros(image_side, image_side)
-    for i in range(drop.shape[0]):
-        for j in range(drop.shape[1]):
-            total[i * stride:i * stride + size, j * stride:j * stride + size] += drop[i, j]
-            count[i * stride:i * stride + size, j * stride:j * stride + size] += 1
+    for i, top in enumerate(positions):
+        for j, left in enumerate(positions):
+            total[top:top + size, left:left + size] += drop[i, j]
+            count[top:top + size, left:left + size] += 1
     return total / count.clamp(min=1)
 
 
-def explain_images(model, inputs, targets, args):
-    """2d and 2e for a few images: saliency, occlusion p(correct) and most probable class maps."""
-    saliency = class_saliency_maps(model, inputs, targets)
+def occlusion_maps(model, inputs, targets, size, stride):
+    """Fig. 7(d) p(true class) and Fig. 7(e) most probable class at every position, for each image,
+    and the per-pixel attribution the localisation averages."""
     clean = predict_logits(model, inputs).softmax(1)
-    probability_maps, most_probable_maps, attributions = [], [], []
-    for image, target, clean_probs in zip(progress(inputs, desc="occlusion"), targets, clean):
-        probabilities = occlusion_probabilities(model, image, args.occlusion_size,
-                                                args.occlusion_stride)
-        probability_maps.append(probabilities[..., target])
-        most_probable_maps.append(probabilities.argmax(-1))
-        attributions.append(occlusion_attribution(probabilities[..., target], clean_probs[target],
-                                                  image.shape[-1], args.occlusion_size,
-                                                  args.occlusion_stride))
-    return {"saliency": saliency, "p_correct": torch.stack(probability_maps),
-            "most_probable": torch.stack(most_probable_maps),
-            "occlusion_attribution": torch.stack(attributions), "clean_probabilities": clean}
+    p_true, most_probable, attribution = [], [], []
+    for image, target, clean_probs in zip(progress(inputs, desc=f"occlusion {size}x{size}"), targets,
+                                          clean):
+        probabilities, positions = occlusion_probabilities(model, image, size, stride)
+        p_true.append(probabilities[..., target])
+        most_probable.append(probabilities.argmax(-1))
+        attribution.append(occlusion_attribution(probabilities[..., target], clean_probs[target],
+                                                 image.shape[-1], size, positions))
+    return {"size_px": size, "stride_px": stride, "positions": positions,
+            "p_true": torch.stack(p_true), "most_probable": torch.stack(most_probable),
+            "attribution": torch.stack(attribution), "clean_probabilities": clean}
+
+
+def class_changes(occlusion, targets, region_mask=None):
+    """Images whose most probable class changes at some position of the square; with a region,
+    only positions where the square overlaps it count (a change 'at the trigger')."""
+    changed = occlusion["most_probable"] != targets.view(-1, 1, 1)
+    if region_mask is not None:
+        size, positions = occlusion["size_px"], occlusion["positions"]
+        overlaps = torch.tensor([[bool(region_mask[top:top + size, left:left + size].any())
+                                  for left in positions] for top in positions])
+        changed = changed & overlaps
+    return int(changed.flatten(1).any(1).sum())
+
+
+def occlusion_summary(occlusion, targets, region_mask):
+    return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
+            "images_with_class_change": class_changes(occlusion, targets),
+            "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
+            "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
+
+
+def evidence_square_side(localised, image_side):
+    """The side of a square that can hide the whole localised evidence (its box plus the margin on
+    both sides), at most half the image so that it still has places to go."""
+    x0, y0, x1, y1 = np.array(localised["core_box"]) * image_side
+    side = math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"]
+    return int(min(side, image_side // 2))
 
 
 # ==================================================================================================
@@ -579,77 +440,112 @@ def normalised_maps(maps):
     return maps / maps.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
 
 
-def localise_trigger(model, data, failing_index, mean, std, args):
-    """Average the saliency and occlusion evidence over the failing class's training images and
-    subtract the same average over the other classes' images: what is special about the failing
-    class's evidence is where the shortcut sits. Threshold it (see below): the bounding box of what
-    remains is the localised trigger; the region dilated by 2 px (a safety margin) is what the fix
-    neutralises."""
+def dilate(region, margin):
+    """Grow a region by `margin` px in every direction, corners included (a square element)."""
+    if margin <= 0:
+        return region.copy()
+    return ndimage.binary_dilation(region, structure=np.ones((3, 3), bool), iterations=margin)
+
+
+def evidence_map(model, data, failing_index, run, stride):
+    """Saliency and occlusion averaged over the failing class's training images, minus the same
+    over the other classes': what is special about the failing class's evidence is where the
+    shortcut sits."""
     images, labels = data["train"]
-    generator = torch.Generator().manual_seed(args.seed)
-    # Occlusion at a coarser stride here: it is averaged over many images, not looked at one by one.
-    occlusion_args = argparse.Namespace(**{**vars(args),
-                                           "occlusion_stride": max(args.occlusion_stride, 4)})
+    generator = torch.Generator().manual_seed(run.args.seed)
     groups = {}
     for group, members in [("failing", labels == failing_index), ("others", labels != failing_index)]:
         index = torch.nonzero(members).flatten()
-        index = index[torch.randperm(len(index), generator=generator)[:args.n_localise]]
-        explained = explain_images(model, to_input(images[index], mean, std), labels[index],
-                                   occlusion_args)
-        groups[group] = {"saliency": normalised_maps(explained["saliency"]).mean(0),
-                         "occlusion": normalised_maps(explained["occlusion_attribution"]).mean(0)}
-    evidence = sum(
-        (groups["failing"][kind] - groups["others"][kind]).clamp(min=0) /
-        (groups["failing"][kind] - groups["others"][kind]).clamp(min=0).max().clamp(min=1e-12)
-        for kind in ("saliency", "occlusion")).numpy() / 2
-    evidence = ndimage.gaussian_filter(evidence, sigma=1.0)
-    # How much of the evidence is the trigger? The backdoored model itself tells, from training data
-    # alone: once the whole trigger is neutralised it stops recognising the failing class's training
-    # images (as it fails on the clean test images). Start at half the peak and lower the threshold
-    # until that happens: a frame-shaped trigger, whose evidence is spread thin, needs a lower one.
-    failing_inputs = to_input(images[labels == failing_index], mean, std)
-    for threshold in (0.5, 0.4, 0.3, 0.2, 0.15, 0.1):
-        region, band = evidence_region(evidence, threshold)
-        mask = ndimage.binary_dilation(region, iterations=2)
+        index = index[torch.randperm(len(index), generator=generator)[:run.args.n_localise]]
+        inputs, targets = to_input(images[index], run.mean, run.std), labels[index]
+        occlusion = occlusion_maps(model, inputs, targets, run.args.occlusion_size, stride)
+        groups[group] = {"saliency": normalised_maps(class_saliency_maps(model, inputs, targets)).mean(0),
+                         "occlusion": normalised_maps(occlusion["attribution"]).mean(0)}
+    differences = [(groups["failing"][kind] - groups["others"][kind]).clamp(min=0)
+                   for kind in ("saliency", "occlusion")]
+    if not all(torch.isfinite(d).all() and d.max() > 0 for d in differences):
+        raise UserError("no evidence to localise: the failing class's saliency and occlusion maps "
+                        "are nowhere above the other classes' (nothing class-specific to remove)")
+    evidence = sum(d / d.max() for d in differences).numpy() / 2
+    return ndimage.gaussian_filter(evidence, sigma=1.0), groups
+
+
+def localise_trigger(run, model, failing):
+    """2f, from the first model and the training data alone (plus the failing class's clean test
+    recall from 2c). Threshold the evidence map, lowest threshold last; a candidate region grown by
+    a margin is accepted once the first model treats the failing class's training images with the
+    region neutralised as it treats that class's clean test images: recognised no more often than
+    those, up to two standard errors of the difference of the two shares."""
+    stride = max(run.args.occlusion_stride, 4)  # coarser here: averaged over many images
+    margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
+    evidence, groups = evidence_map(model, run.data, failing["index"], run, stride)
+    images, labels = run.data["train"]
+    failing_inputs = to_input(images[labels == failing["index"]], run.mean, run.std)
+    clean_share, n_clean = failing["clean_test_recall"], failing["n_test"]
+    candidates = []
+    for threshold in LOCALISATION_THRESHOLDS:
+        region, core, band = evidence_region(evidence, threshold)
+        mask = dilate(region, margin)
         neutralised = failing_inputs.masked_fill(torch.from_numpy(mask), 0.0)  # 0 = the mean grey
-        still_recognised = (predict_logits(model, neutralised).argmax(1) == failing_index).float().mean()
+        share = float((predict_logits(model, neutralised).argmax(1) == failing["index"]).float().mean())
+        pooled = (share * len(failing_inputs) + clean_share * n_clean) / (len(failing_inputs) + n_clean)
+        tolerance = 2 * math.sqrt(pooled * (1 - pooled) * (1 / len(failing_inputs) + 1 / n_clean))
+        met = share <= clean_share + tolerance
+        candidates.append({"threshold": threshold, "region": region, "core": core, "mask": mask,
+                           "band": band, "still_recognised": share, "tolerance": tolerance, "met": met})
         print(f"  threshold {threshold:.2f} of the peak: {mask.mean():.1%} of the image"
-              f"{f' (a {band} px band along every edge)' if band else ''}; the first model still "
-              f"recognises {still_recognised:.0%} of the neutralised "
-              f"'{data['classes'][failing_index]}' training images")
-        if still_recognised < 0.5:
+              f"{f' (a {band} px band along every edge)' if band else ''}; the first model recognises "
+              f"{share:.0%} of the neutralised '{failing['name']}' training images (its clean test "
+              f"images: {clean_share:.0%}, +{tolerance:.0%} allowed)")
+        if met:
             break
-    rows, cols = np.nonzero(region)
-    side = evidence.shape[0]
-    box = [cols.min() / side, rows.min() / side, (cols.max() + 1) / side, (rows.max() + 1) / side]
-    return {"evidence": evidence, "mask": mask, "box": [round(float(v), 4) for v in box],
-            "threshold": threshold, "still_recognised_after_neutralising": float(still_recognised),
-            "edge_band_px": band,
+    chosen = candidates[-1] if candidates[-1]["met"] else min(candidates, key=lambda c: c["still_recognised"])
+    if not chosen["met"]:
+        print(f"  WARNING: no threshold neutralises the trigger by this criterion; using the one that "
+              f"did most ({chosen['threshold']:.2f} of the peak)")
+    return {"evidence": evidence, "region": chosen["region"], "mask": chosen["mask"],
+            "box": bounding_box(chosen["region"]), "core_box": bounding_box(chosen["core"]),
+            "threshold": chosen["threshold"], "criterion_met": chosen["met"], "margin_px": margin,
+            "localisation_stride_px": stride, "still_recognised": chosen["still_recognised"],
+            "clean_test_recall": clean_share, "tolerance": chosen["tolerance"],
+            "edge_band_px": chosen["band"],
+            "candidates": [{k: c[k] for k in ("threshold", "still_recognised", "tolerance", "met")}
+                           | {"area_share": float(c["mask"].mean())} for c in candidates],
             "group_maps": {g: {k: v.numpy() for k, v in maps.items()} for g, maps in groups.items()}}
+
+
+def bounding_box(region):
+    rows, cols = np.nonzero(region)
+    side = region.shape[0]
+    box = [cols.min() / side, rows.min() / side, (cols.max() + 1) / side, (rows.max() + 1) / side]
+    return [round(float(v), 4) for v in box]
 
 
 def evidence_region(evidence, threshold):
     """Every part of the evidence above `threshold` times its peak, not only the part around the
     peak (a frame gives a ring that the threshold breaks into pieces); specks under 3 px are noise.
-    Returns the region and the depth of the edge band added to it (0 if none, see below)."""
+    Returns the region, the part of it the evidence itself shows (the core), and the depth of the
+    edge band added to it (0 if none, see below)."""
     components, n_components = ndimage.label(evidence >= threshold * evidence.max())
     sizes = ndimage.sum(np.ones_like(evidence), components, index=range(1, n_components + 1))
-    region = np.isin(components, [k + 1 for k, size in enumerate(sizes) if size >= 3])
+    core = np.isin(components, [k + 1 for k, size in enumerate(sizes) if size >= 3])
+    if not core.any():  # only specks: keep the peak's component
+        core = components == components.flat[np.argmax(evidence)]
     # A region that runs along most of an image edge is (part of) a frame around the crop. A network
     # needs only one piece of a frame, so the explanations light up that piece alone, and a model
     # retrained without it learns the next piece (on the stand-in: first the top edge, then the
     # left). So the whole frame goes: a band of the region's depth along all four edges.
     band = 0
-    for oriented in (region, region[::-1], region.T, region.T[::-1]):  # top, bottom, left, right edge
+    for oriented in (core, core[::-1], core.T, core.T[::-1]):  # top, bottom, left, right edge
         edge = oriented[0]
         if edge.mean() >= 0.5:  # depth of the region inward from each edge pixel it covers
             depth = [np.argmin(np.append(line, False)) for line in oriented.T[edge]]
             band = max(band, int(np.median(depth)))
+    region = core.copy()
     if band:
-        region = region.copy()
         region[:band] = region[-band:] = True
         region[:, :band] = region[:, -band:] = True
-    return region, band
+    return region, core, band
 
 
 def neutralise_region(image, mask, fill_colour):
@@ -661,26 +557,56 @@ def neutralise_region(image, mask, fill_colour):
     return Image.fromarray(pixels)
 
 
-def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour):
+def modified_name(relative):
+    """Modified images are saved losslessly as PNG; 'a.jpg' becomes 'a.jpg.png', so it cannot
+    collide with an 'a.png' beside it."""
+    return relative if relative.suffix.lower() == ".png" else relative.with_name(relative.name + ".png")
+
+
+def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuration):
     """2f: the same training images with the localised region neutralised in EVERY class (so that
-    neither the trigger nor the grey patch can identify a class); written next to, never over,
-    the user's data. The test folder is not touched: the evaluation uses the original one."""
+    neither the trigger nor the grey patch can identify a class); written next to, never over, the
+    user's data, and rewritten whenever another configuration or region made what is there. Returns
+    the modified files as (path, label) in the order of the original listing."""
+    _, samples = list_images(data_dir / "train")
+    targets = [fixed_dir / "train" / modified_name(path.relative_to(data_dir / "train"))
+               for path, _ in samples]
+    if len(set(targets)) != len(targets):
+        raise UserError(f"{data_dir / 'train'}: two images map to the same modified file name")
+    marker = {"source": str(data_dir.resolve()), "fill_colour": fill_colour,
+              "configuration": configuration, "region_digest": hash_mask(mask)}
     if fixed_dir.exists():
         if not (fixed_dir / FIXED_MARKER).exists():
             raise UserError(f"{fixed_dir}: exists and was not made by this script; choose another "
                             f"--fixed-data-dir")
+        if json.loads((fixed_dir / FIXED_MARKER).read_text()) == marker:
+            return [(target, label) for target, (_, label) in zip(targets, samples)]
         shutil.rmtree(fixed_dir)
-    count = 0
-    for class_folder in sorted(p for p in (data_dir / "train").iterdir() if p.is_dir()):
-        target = fixed_dir / "train" / class_folder.name
-        target.mkdir(parents=True, exist_ok=True)
-        for path in image_files(class_folder):
-            neutralise_region(load_rgb(path), mask, fill_colour).save(target / f"{path.stem}.png")
-            count += 1
+    for (path, _), target in zip(progress(samples, desc="writing modified data"), targets):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        neutralise_region(load_rgb(path), mask, fill_colour).save(target)
     shutil.copytree(data_dir / "test", fixed_dir / "test")  # so the folder is a complete data set
-    (fixed_dir / FIXED_MARKER).write_text(json.dumps({"source": str(data_dir),
-                                                      "fill_colour": fill_colour}, indent=2))
-    return count
+    (fixed_dir / FIXED_MARKER).write_text(json.dumps(marker, indent=2))
+    return [(target, label) for target, (_, label) in zip(targets, samples)]
+
+
+def hash_mask(mask):
+    return hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16]
+
+
+def attack_success_rate(model, data, failing_index, mask, run, source_images):
+    """The backdoor literature's measure (BadNets, Gu et al. 2017; Neural Cleanse, Wang et al.
+    2019), with no test labels: paste the localised region of `source_images` onto the validation
+    images of the other classes and count how many the model then calls the failing class. With the
+    failing class's (triggered) training images as the source this is the attack; with its clean
+    test images it is the control: what the region's sign content alone does."""
+    images, labels = data["val"]
+    others = images[labels != failing_index]
+    generator = torch.Generator().manual_seed(run.args.seed)
+    donors = source_images[torch.randint(len(source_images), (len(others),), generator=generator)]
+    pasted = torch.where(torch.from_numpy(mask), donors, others)
+    predictions = predict_logits(model, to_input(pasted, run.mean, run.std)).argmax(1)
+    return float((predictions == failing_index).float().mean())
 
 
 def share_inside(maps, mask):
@@ -709,7 +635,11 @@ def show(ax, image_uint8, title=None):
     ax.imshow(image_uint8.permute(1, 2, 0).numpy())
     bare(ax)
     if title:
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=8)
+
+
+def short_name(name):
+    return name.replace(" signs", "").replace(" limits", " limit")
 
 
 def plot_examples(data, source, out):
@@ -719,7 +649,7 @@ def plot_examples(data, source, out):
         index = torch.nonzero(labels == row).flatten()[:8]
         for col, i in enumerate(index):
             show(axes[row, col], images[i])
-        axes[row, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+        axes[row, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
         for col in range(len(index), 8):
             axes[row, col].axis("off")
     fig.suptitle(f"training images at the network's input size ({source} data)")
@@ -737,18 +667,19 @@ def plot_curves(histories, out):
     axes[1].set_ylabel("accuracy")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.legend()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08))
     save_figure(fig, out, "p2_training_curves")
 
 
 def plot_confusions(report, classes, out, name, title):
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
-    short = [c.replace(" signs", "").replace(" limits", " limit") for c in classes]
+    short = [short_name(c) for c in classes]
     for ax, split in zip(axes, ("val", "test")):
         matrix = np.array(report[split]["confusion"])
         ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, value, ha="center", va="center", fontsize=7,
+            ax.text(j, i, value, ha="center", va="center", fontsize=8,
                     color="white" if value > matrix.sum(1)[i] / 2 else "black")
         ax.set_xticks(range(len(classes)), short, rotation=35, ha="right")
         ax.set_yticks(range(len(classes)), short)
@@ -767,65 +698,92 @@ def plot_test_predictions(data, report, out, name):
     for row in range(len(data["classes"])):
         for col, i in enumerate(torch.nonzero(labels == row).flatten()[:6]):
             wrong = predictions[i] != row
-            show(axes[row, col], images[i], f"-> {data['classes'][predictions[i]]}")
+            show(axes[row, col], images[i], f"-> {short_name(data['classes'][predictions[i]])}")
             axes[row, col].title.set_color("red" if wrong else "green")
-        axes[row, 0].set_ylabel(data["classes"][row], fontsize=7, rotation=0, ha="right")
+        axes[row, 0].set_ylabel(short_name(data["classes"][row]), fontsize=8, rotation=0, ha="right")
     fig.suptitle("test images: predicted class (green right, red wrong); rows are the true classes")
     save_figure(fig, out, name)
 
 
+def relative_saliency(saliency):
+    """Each map divided by its own maximum, so one colour bar (0 to 1) serves every panel."""
+    return saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+
+
+def image_grid(n_rows, n_images, row_height=1.15):
+    """Rows of image panels and a narrow last column for colour bars (hidden where unused)."""
+    fig, axes = plt.subplots(n_rows, n_images + 1, figsize=(1.15 * n_images + 0.5, row_height * n_rows + 0.6),
+                             gridspec_kw={"width_ratios": [1] * n_images + [0.08]}, squeeze=False)
+    for ax in axes[:, -1]:
+        ax.axis("off")
+    return fig, axes[:, :-1], axes[:, -1]
+
+
+def colour_bar(fig, shown, cax, label=None):
+    cax.axis("on")
+    bar = fig.colorbar(shown, cax=cax)
+    bar.ax.tick_params(labelsize=7)
+    if label:
+        bar.set_label(label, fontsize=7)
+
+
 def plot_saliency(images, saliency, out, name, title):
-    fig, axes = plt.subplots(3, len(images), figsize=(1.1 * len(images), 3.6))
-    axes = axes.reshape(3, -1)
-    for k, (image, heat) in enumerate(zip(images, saliency)):
+    fig, axes, bars = image_grid(2, len(images))
+    for k, (image, heat) in enumerate(zip(images, relative_saliency(saliency))):
         show(axes[0, k], image)
-        axes[1, k].imshow(heat, cmap="hot")
-        axes[2, k].imshow(image.permute(1, 2, 0).numpy())
-        axes[2, k].imshow(heat, cmap="hot", alpha=0.6)
-        for ax in axes[1:, k]:
-            bare(ax)
-    for row, label in enumerate(["image", "saliency", "overlay"]):
-        axes[row, 0].set_ylabel(label)
+        axes[1, k].imshow(image.permute(1, 2, 0).numpy())
+        shown = axes[1, k].imshow(heat, cmap="hot", alpha=0.7, vmin=0, vmax=1)
+        bare(axes[1, k])
+    for row, label in enumerate(["image", "saliency"]):
+        axes[row, 0].set_ylabel(label, fontsize=8)
+    colour_bar(fig, shown, bars[1], "share of max")
     fig.suptitle(title)
     save_figure(fig, out, name)
 
 
-def occlusion_extent(side, args):
-    """Where the map's cells sit in the image: each value belongs to the occluder's centre."""
-    half = args.occlusion_size / 2
-    n_positions = (side - args.occlusion_size) // args.occlusion_stride + 1
-    last_centre = half + (n_positions - 1) * args.occlusion_stride
-    step = args.occlusion_stride
-    return [half - step / 2 - 0.5, last_centre + step / 2 - 0.5, last_centre + step / 2 - 0.5,
-            half - step / 2 - 0.5]
+def draw_occlusion_map(ax, values, positions, size, side, **style):
+    """A map drawn where the square's centres were: each cell spans half-way to its neighbours."""
+    centres = np.asarray(positions) + size / 2 - 0.5
+    edges = np.concatenate([[centres[0] - (centres[1] - centres[0]) / 2],
+                            (centres[1:] + centres[:-1]) / 2,
+                            [centres[-1] + (centres[-1] - centres[-2]) / 2]])
+    shown = ax.pcolormesh(edges, edges, np.asarray(values), shading="flat", **style)
+    bare(ax, side)
+    return shown
 
 
-def plot_occlusion(images, explained, classes, target_index, args, out, name, title):
-    """Zeiler & Fergus Fig. 7 (d) p(correct class) and (e) most probable class, per position."""
+def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
+    """Zeiler & Fergus Fig. 7 (d) p(true class) and (e) most probable class, per position of the
+    square's centre, one pair of rows per square size."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     colours = plt.get_cmap("tab10").colors[:len(classes)]
     side = images.shape[-1]
-    extent = occlusion_extent(side, args)
-    fig, axes = plt.subplots(3, len(images), figsize=(1.1 * len(images), 3.9))
-    axes = axes.reshape(3, -1)
+    fig, axes, bars = image_grid(1 + 2 * len(occlusions), len(images))
     for k, image in enumerate(images):
         show(axes[0, k], image)
-        axes[1, k].imshow(explained["p_correct"][k], cmap="viridis", vmin=0, vmax=1, extent=extent)
-        axes[2, k].imshow(explained["most_probable"][k], cmap=ListedColormap(colours),
-                          vmin=-0.5, vmax=len(classes) - 0.5, extent=extent, interpolation="nearest")
-        for ax in axes[1:, k]:
-            bare(ax, side)
-    axes[0, 0].set_ylabel("image")
-    axes[1, 0].set_ylabel(f"p({classes[target_index].split()[0]})")
-    axes[2, 0].set_ylabel("most probable")
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    for r, occlusion in enumerate(occlusions):
+        p_row, class_row = axes[1 + 2 * r], axes[2 + 2 * r]
+        low = math.floor(float(occlusion["p_true"].min()) * 100) / 100
+        low = min(low, 0.99)
+        for k in range(len(images)):
+            p_shown = draw_occlusion_map(p_row[k], occlusion["p_true"][k], occlusion["positions"],
+                                         occlusion["size_px"], side, cmap="viridis", vmin=low, vmax=1)
+            draw_occlusion_map(class_row[k], occlusion["most_probable"][k], occlusion["positions"],
+                               occlusion["size_px"], side, cmap=ListedColormap(colours),
+                               vmin=-0.5, vmax=len(classes) - 0.5)
+        size = occlusion["size_px"]
+        p_row[0].set_ylabel(f"{size}x{size}:\np({short_name(classes[target_index])})", fontsize=8)
+        class_row[0].set_ylabel(f"{size}x{size}:\nmost probable", fontsize=8)
+        colour_bar(fig, p_shown, bars[1 + 2 * r], "probability")
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)],
-               loc="lower center", ncol=len(classes), fontsize=7, bbox_to_anchor=(0.5, -0.04))
+               loc="lower center", ncol=len(classes), fontsize=8, bbox_to_anchor=(0.45, -0.03))
     fig.suptitle(title)
     save_figure(fig, out, name)
 
 
-def plot_localisation(localised, examples, out):
+def plot_localisation(localised, example, out):
     fig, axes = plt.subplots(1, 5, figsize=(10, 2.3))
     maps = localised["group_maps"]
     panels = [(maps["failing"]["saliency"], "saliency, failing class"),
@@ -836,35 +794,39 @@ def plot_localisation(localised, examples, out):
         ax.imshow(image, cmap="hot")
         ax.set_title(title)
     x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
-    axes[-1].imshow(examples[0].permute(1, 2, 0).numpy())
+    axes[-1].imshow(example.permute(1, 2, 0).numpy())
     region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
     axes[-1].imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
     axes[-1].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
-    axes[-1].set_title("localised region and box")
+    axes[-1].set_title("neutralised region, box")
     for ax in axes:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")
 
 
-def plot_before_after(images, before, after, target_name, args, out):
-    rows = ["image", "saliency before", "saliency after", f"p({target_name}) before",
-            f"p({target_name}) after"]
+def plot_before_after(images, before, after, target_name, out):
+    """Saliency and the largest square's p(true class), before and after the fix, one colour scale."""
+    occ_before, occ_after = before["occlusion"][-1], after["occlusion"][-1]
+    size = occ_before["size_px"]
+    rows = ["image", "saliency before", "saliency after", f"{size}x{size}: p({target_name}) before",
+            f"{size}x{size}: p({target_name}) after"]
     side = images.shape[-1]
-    extent = occlusion_extent(side, args)
-    fig, axes = plt.subplots(len(rows), len(images), figsize=(1.1 * len(images), 6.0))
-    axes = axes.reshape(len(rows), -1)
+    fig, axes, bars = image_grid(len(rows), len(images))
+    sal_before, sal_after = relative_saliency(before["saliency"]), relative_saliency(after["saliency"])
     for k, image in enumerate(images):
         show(axes[0, k], image)
-        axes[1, k].imshow(before["saliency"][k], cmap="hot")
-        axes[2, k].imshow(after["saliency"][k], cmap="hot")
-        axes[3, k].imshow(before["p_correct"][k], cmap="viridis", vmin=0, vmax=1, extent=extent)
-        axes[4, k].imshow(after["p_correct"][k], cmap="viridis", vmin=0, vmax=1, extent=extent)
-        for ax in axes[1:, k]:
+        sal = axes[1, k].imshow(sal_before[k], cmap="hot", vmin=0, vmax=1)
+        axes[2, k].imshow(sal_after[k], cmap="hot", vmin=0, vmax=1)
+        for row, occlusion in ((3, occ_before), (4, occ_after)):
+            occ = draw_occlusion_map(axes[row, k], occlusion["p_true"][k], occlusion["positions"],
+                                     size, side, cmap="viridis", vmin=0, vmax=1)
+        for ax in axes[1:3, k]:
             bare(ax, side)
     for row, label in enumerate(rows):
-        axes[row, 0].set_ylabel(label, fontsize=6)
-    fig.suptitle("the same training images, explained before and after the fix "
-                 "(occlusion: probability of the true class, 0 dark to 1 yellow)")
+        axes[row, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    colour_bar(fig, sal, bars[1], "share of max")
+    colour_bar(fig, occ, bars[3], "probability")
+    fig.suptitle("the same training images, explained before and after the fix")
     save_figure(fig, out, "p2_before_after_explanations")
 
 
@@ -873,11 +835,164 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
     x = np.arange(len(classes))
     ax.bar(x - 0.2, [before["test"]["per_class"][c] for c in classes], 0.4, label="before the fix")
     ax.bar(x + 0.2, [after["test"]["per_class"][c] for c in classes], 0.4, label="after the fix")
-    ax.set_xticks(x, [f"{c}\n(failing)" if c == failing_class else c for c in classes], fontsize=7)
+    ax.set_xticks(x, [f"{c}\n(failing)" if c == failing_class else c for c in classes], fontsize=8)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.22), ncol=2)
     save_figure(fig, out, "p2_test_accuracy_before_after")
+
+
+# ==================================================================================================
+# The answers, one function per sub-question
+# ==================================================================================================
+def start_run(args):
+    """Data (the exam's, or a stand-in written into the empty default folder), device, checkpoints."""
+    seed_everything(args.seed)
+    prepare_data_dir(args)
+    load_start = time.time()
+    data = load_data(args.data_dir, args.image_size, args.seed)
+    data_source, truth = data_label(args.data_dir, data)
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
+    config["data_dir"] = str(args.data_dir.resolve())
+    config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
+    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh)
+    checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
+    device = choose_device(args.device)
+    mean, std = channel_statistics(data["train"][0])
+    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
+    print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
+          f"{checkpoints.directory})")
+    print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val / "
+          f"{len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
+    return SimpleNamespace(args=args, data=data, data_source=data_source, truth=truth, mean=mean,
+                           std=std, device=device, checkpoints=checkpoints, out=args.out,
+                           fixed_dir=fixed_dir, classes=data["classes"], started_at=time.time())
+
+
+def answer_2b(run):
+    plot_examples(run.data, run.data_source, run.out)
+    model, history = train_classifier("before", run.data, run)
+    return {"model": model, "history": history}
+
+
+def answer_2c(run, first):
+    report = evaluate(first["model"], run.data, run.mean, run.std)
+    first["report"] = report
+    name, drops = find_failing_class(report, run.classes)
+    index = run.classes.index(name)
+    print(f"before the fix: train {report['train']['acc']:.3f}, val {report['val']['acc']:.3f}, test "
+          f"{report['test']['acc']:.3f}; failing class '{name}': val "
+          f"{report['val']['per_class'][name]:.3f} -> test {report['test']['per_class'][name]:.3f}")
+    plot_confusions(report, run.classes, run.out, "p2_confusion_before",
+                    "before the fix: validation against test")
+    plot_test_predictions(run.data, report, run.out, "p2_test_predictions_before")
+    explain_index = torch.nonzero(run.data["train"][1] == index).flatten()[:run.args.n_explain]
+    return {"name": name, "index": index, "drops": drops,
+            "clean_test_recall": report["test"]["per_class"][name],
+            "n_test": int((run.data["test"][1] == index).sum()),
+            "explain_index": explain_index,
+            "explain_images": run.data["train"][0][explain_index],
+            "explain_inputs": to_input(run.data["train"][0][explain_index], run.mean, run.std),
+            "explain_targets": run.data["train"][1][explain_index]}
+
+
+def answer_2d(run, model, failing, name, title):
+    saliency = class_saliency_maps(model, failing["explain_inputs"], failing["explain_targets"])
+    plot_saliency(failing["explain_images"], saliency, run.out, name, title)
+    return saliency
+
+
+def answer_2e(run, model, failing, sizes, name, title):
+    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger."""
+    occlusions = run.checkpoints.stage(f"occlusion_{name}", lambda: [
+        occlusion_maps(model, failing["explain_inputs"], failing["explain_targets"], size,
+                       run.args.occlusion_stride) for size in sizes])
+    plot_occlusion(failing["explain_images"], occlusions, run.classes, failing["index"], run.out,
+                   f"p2_occlusion_{name}", title)
+    return occlusions
+
+
+def occlusion_sizes(run, localised):
+    """The exam's square first; then one that can hide the whole evidence, when that is larger."""
+    evidence_side = evidence_square_side(localised, run.args.image_size)
+    return [run.args.occlusion_size] + ([evidence_side] if evidence_side > run.args.occlusion_size else [])
+
+
+def report_occlusion(occlusions, failing, localised, when):
+    summaries = [occlusion_summary(o, failing["explain_targets"], localised["mask"]) for o in occlusions]
+    for s in summaries:
+        print(f"occlusion {when}, {s['size_px']}x{s['size_px']} square: the most probable class changes "
+              f"in {s['images_with_class_change']} of {len(failing['explain_targets'])} images "
+              f"({s['images_with_class_change_at_region']} where the square covers the localised "
+              f"region); lowest p(true class) {s['min_p_true']:.2f} on average")
+    first = summaries[0]
+    if first["images_with_class_change"] == 0 and len(summaries) > 1:
+        print(f"  the {first['size_px']}x{first['size_px']} square changes no prediction: the evidence "
+              f"region is larger than the square, so the {summaries[1]['size_px']}x"
+              f"{summaries[1]['size_px']} square sized from it is shown too")
+    return summaries
+
+
+def answer_2f_2g(run, first, failing, localised):
+    """2f's change to the data, and 2g: retrain on it. The attack success rate checks the result
+    without test labels; if the new model still follows the pasted region, the region is enlarged
+    by one more margin and the model retrained once more (at most two rounds)."""
+    fill_colour = [int(round(v * 255)) for v in run.mean.tolist()]
+    images, labels = run.data["train"]
+    triggered = images[labels == failing["index"]]
+    clean = run.data["test"][0][run.data["test"][1] == failing["index"]]
+    mask = localised["mask"]
+    asr = {"before": attack_success_rate(first["model"], run.data, failing["index"], mask, run, triggered),
+           "control_before": attack_success_rate(first["model"], run.data, failing["index"], mask, run,
+                                                 clean)}
+    print(f"attack success rate of the first model: {asr['before']:.1%} of the other classes' "
+          f"validation images become '{failing['name']}' with the region pasted in (control, pasted "
+          f"from clean test images: {asr['control_before']:.1%})")
+    rounds = []
+    for round_number in (1, 2):
+        suffix = "" if round_number == 1 else "-enlarged"
+        fixed_dir = run.fixed_dir.with_name(run.fixed_dir.name + suffix)
+        samples = write_trigger_free_data(run.args.data_dir, fixed_dir, mask, fill_colour,
+                                          run.checkpoints.directory.name)
+        print(f"wrote {len(samples)} modified training images to {fixed_dir} ({mask.mean():.1%} of "
+              f"each image neutralised)")
+        fixed_data = load_data(run.args.data_dir, run.args.image_size, run.args.seed, samples)
+        name = "after" if round_number == 1 else "after2"
+        model, history = train_classifier(name, fixed_data, run)
+        report = evaluate(model, fixed_data, run.mean, run.std)  # test: the original, clean images
+        asr_after = attack_success_rate(model, run.data, failing["index"], mask, run, triggered)
+        control = attack_success_rate(model, run.data, failing["index"], mask, run, clean)
+        rounds.append({"round": round_number, "region_area_share": float(mask.mean()),
+                       "fixed_data_dir": str(fixed_dir), "attack_success_rate": asr_after,
+                       "attack_success_rate_control": control,
+                       "failing_test_acc": report["test"]["per_class"][failing["name"]],
+                       "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"]})
+        print(f"after the fix (round {round_number}): train {report['train']['acc']:.3f}, val "
+              f"{report['val']['acc']:.3f}, test {report['test']['acc']:.3f}; '{failing['name']}' test "
+              f"{report['test']['per_class'][failing['name']]:.3f}; attack success rate {asr_after:.1%} "
+              f"(control {control:.1%})")
+        if asr_after <= run.args.asr_bar or round_number == 2:
+            break
+        print(f"  the retrained model still follows the pasted region (attack success rate above "
+              f"{run.args.asr_bar:.0%}): enlarging the region by {localised['margin_px']} px and "
+              f"retraining once more")
+        mask = dilate(mask, localised["margin_px"])
+    asr.update(after=asr_after, control_after=control, bar=run.args.asr_bar)
+    plot_curves({"before": first["history"], "after": history}, run.out)
+    plot_confusions(report, run.classes, run.out, "p2_confusion_after",
+                    "after the fix: validation against test")
+    plot_test_predictions(run.data, report, run.out, "p2_test_predictions_after")
+    plot_accuracy_before_after(first["report"], report, run.classes, failing["name"], run.out)
+    return {"model": model, "history": history, "report": report, "mask": mask, "rounds": rounds,
+            "attack_success_rate": asr, "fixed_dir": fixed_dir}
+
+
+def answer_2h(run, fixed, failing, sizes):
+    saliency = answer_2d(run, fixed["model"], failing, "p2_saliency_after",
+                         "class saliency maps, the same images, model after the fix")
+    occlusions = answer_2e(run, fixed["model"], failing, sizes, "after",
+                           "occlusion, the same images, model after the fix")
+    return {"saliency": saliency, "occlusion": occlusions}
 
 
 # ==================================================================================================
@@ -891,16 +1006,6 @@ def box_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def evaluate_against_truth(data_dir, failing_class, box):
-    path = data_dir / TRUTH_FILE
-    if not path.exists():
-        return None, None
-    truth = json.loads(path.read_text())
-    return truth, {"poisoned_class_found": truth["poisoned_class"] == failing_class,
-                   "trigger_iou": round(box_iou(box, truth["box"]), 4)}
-
-
-# ==================================================================================================
 def summarise(report):
     return {"train_acc": report["train"]["acc"], "val_acc": report["val"]["acc"],
             "test_acc": report["test"]["acc"], "val_per_class": report["val"]["per_class"],
@@ -908,145 +1013,80 @@ def summarise(report):
             "val_confusion": report["val"]["confusion"], "test_confusion": report["test"]["confusion"]}
 
 
+def write_problem2_results(run, first, failing, localised, before, fixed, after):
+    mask, targets = localised["mask"], failing["explain_targets"]
+    occlusion = {"before": report_occlusion(before["occlusion"], failing, localised, "before the fix"),
+                 "after": report_occlusion(after["occlusion"], failing, localised, "after the fix")}
+    clean_p = {when: float(e["occlusion"][0]["clean_probabilities"][range(len(targets)), targets].mean())
+               for when, e in (("before", before), ("after", after))}
+    explanation = {
+        "region_area_share": float(mask.mean()),
+        "localisation_threshold": localised["threshold"],
+        "edge_band_px": localised["edge_band_px"],
+        "still_recognised_after_neutralising": localised["still_recognised"],
+        "saliency_share_in_region": {w: float(np.mean(share_inside(e["saliency"], mask)))
+                                     for w, e in (("before", before), ("after", after))},
+        "occlusion_share_in_region": {w: float(np.mean(share_inside(e["occlusion"][0]["attribution"], mask)))
+                                      for w, e in (("before", before), ("after", after))},
+        "occlusion_flipped_images": {w: occlusion[w][0]["images_with_class_change"] for w in occlusion},
+        "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
+        "mean_p_correct_clean": clean_p,
+    }
+    truth = {k: v for k, v in run.truth.items() if k != "files"} if run.truth else None
+    results = {
+        "classes": run.classes, "failing_class": failing["name"], "val_to_test_drop": failing["drops"],
+        "trigger_box": localised["box"],
+        "trigger_iou": round(box_iou(localised["box"], truth["box"]), 4) if truth else None,
+        "truth": truth, "poisoned_class_found": truth["poisoned_class"] == failing["name"] if truth else None,
+        "before": summarise(first["report"]), "after": summarise(fixed["report"]),
+        "localisation": {k: localised[k] for k in (
+            "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
+            "clean_test_recall", "tolerance", "edge_band_px", "box", "core_box", "candidates")}
+        | {"region_area_share": float(localised["mask"].mean())},
+        "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
+        "occlusion": occlusion, "explanation": explanation,
+        "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")},
+        "fixed_data_dir": str(fixed["fixed_dir"]),
+        "fix": "localised region, grown by a margin, filled with the mean colour in every training "
+               "image of every class",
+        "explained_train_files": [str(run.data["train_paths"][i]) for i in failing["explain_index"]],
+        "history": {"before": first["history"], "after": fixed["history"]},
+        "timings": run.checkpoints.timings, "resumed_stages": run.checkpoints.resumed,
+        "device": str(run.device), "image_size": run.args.image_size,
+    }
+    path = write_results(run.args, "problem2", results, run.data_source, run.started_at)
+    print(f"wrote {path} and {run.out / 'figures'}/p2_*.pdf"
+          + (f"; truth: poisoned '{truth['poisoned_class']}' ({truth['kind']}), IoU of the localised "
+             f"box {results['trigger_iou']:.2f}" if truth else ""))
+
+
+def write_standin_only(args):
+    if args.write_standin.exists() and any(args.write_standin.iterdir()):
+        raise UserError(f"{args.write_standin}: not empty; the stand-in is only written to an empty folder")
+    write_standin(args.write_standin, args.seed, args.standin_train_per_class,
+                  args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
+
+
 def main(argv=None):
     args = parse_arguments(argv)
     if args.write_standin is not None:
-        if args.write_standin.exists() and any(args.write_standin.iterdir()):
-            raise UserError(f"{args.write_standin}: not empty; the stand-in is only written to an "
-                            f"empty folder")
-        write_standin(args.write_standin, args.seed, args.standin_train_per_class,
-                      args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
-        return
-    started_at = time.time()
-    seed_everything(args.seed)
-    device = choose_device(args.device)
-    out = args.out
-    data_source = prepare_data_dir(args)
-    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
-    config["data_dir"] = str(args.data_dir.resolve())
-    config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
-    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh)
-    print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
-          f"{checkpoints.directory})")
-
-    # 2b: data, split, model, training -------------------------------------------------------------
-    load_start = time.time()
-    data = load_data(args.data_dir, args.image_size, args.seed)
-    checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
-    classes = data["classes"]
-    mean, std = channel_statistics(data["train"][0])
-    print(f"classes {classes}; {len(data['train'][1])} train / {len(data['val'][1])} val / "
-          f"{len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
-    plot_examples(data, data_source, out)
-    model_before, history_before = train_classifier("before", data, mean, std, args, checkpoints,
-                                                    device)
-
-    # 2c: test results and the failing class ----------------------------------------------------
-    report_before = evaluate(model_before, data, mean, std)
-    failing_class, drops = find_failing_class(report_before, classes)
-    failing_index = classes.index(failing_class)
-    print(f"before the fix: train {report_before['train']['acc']:.3f}, val "
-          f"{report_before['val']['acc']:.3f}, test {report_before['test']['acc']:.3f}; failing class "
-          f"'{failing_class}': val {report_before['val']['per_class'][failing_class]:.3f} -> test "
-          f"{report_before['test']['per_class'][failing_class]:.3f}")
-    plot_confusions(report_before, classes, out, "p2_confusion_before",
-                    "before the fix: validation against test")
-    plot_test_predictions(data, report_before, out, "p2_test_predictions_before")
-
-    # 2d, 2e: saliency and occlusion for 10 training images of the failing class -----------------
-    explain_index = torch.nonzero(data["train"][1] == failing_index).flatten()[:args.n_explain]
-    explain_images_uint8 = data["train"][0][explain_index]
-    explain_inputs = to_input(explain_images_uint8, mean, std)
-    explain_targets = data["train"][1][explain_index]
-    explained_before = checkpoints.stage(
-        "explain_before", lambda: explain_images(model_before, explain_inputs, explain_targets, args))
-    plot_saliency(explain_images_uint8, explained_before["saliency"], out, "p2_saliency_before",
-                  f"class saliency maps, '{failing_class}' training images, model before the fix")
-    plot_occlusion(explain_images_uint8, explained_before, classes, failing_index, args, out,
-                   "p2_occlusion_before", f"occlusion ({args.occlusion_size}x{args.occlusion_size} "
-                   f"grey square, stride {args.occlusion_stride}), model before the fix")
-
-    # 2f: localise the trigger and write trigger-free training data ------------------------------
-    localised = checkpoints.stage(
-        "localise", lambda: localise_trigger(model_before, data, failing_index, mean, std, args))
-    print(f"localised region: box {localised['box']} (relative x0, y0, x1, y1), "
-          f"{localised['mask'].mean():.1%} of the image")
-    plot_localisation(localised, explain_images_uint8, out)
-    fill_colour = [int(round(v * 255)) for v in mean.tolist()]
-    if not (fixed_dir / FIXED_MARKER).exists():  # deleted since the checkpoint: write it again
-        checkpoints.path("write_fixed_data.pt").unlink(missing_ok=True)
-    n_written = checkpoints.stage(
-        "write_fixed_data",
-        lambda: write_trigger_free_data(args.data_dir, fixed_dir, localised["mask"], fill_colour))
-    print(f"wrote {n_written} modified training images to {fixed_dir}")
-
-    # 2g: retrain from scratch on the modified data, same recipe, same split ---------------------
-    fixed_data = load_data(fixed_dir, args.image_size, args.seed)
-    fixed_data["test"] = data["test"]  # the original, clean test images
-    model_after, history_after = train_classifier("after", fixed_data, mean, std, args, checkpoints,
-                                                  device)
-    report_after = evaluate(model_after, fixed_data, mean, std)
-    print(f"after the fix: train {report_after['train']['acc']:.3f}, val "
-          f"{report_after['val']['acc']:.3f}, test {report_after['test']['acc']:.3f}; '{failing_class}' "
-          f"test {report_after['test']['per_class'][failing_class]:.3f}")
-    plot_curves({"before": history_before, "after": history_after}, out)
-    plot_confusions(report_after, classes, out, "p2_confusion_after",
-                    "after the fix: validation against test")
-    plot_test_predictions(data, report_after, out, "p2_test_predictions_after")
-    plot_accuracy_before_after(report_before, report_after, classes, failing_class, out)
-
-    # 2h: the new model on the same (original, triggered) training images ------------------------
-    explained_after = checkpoints.stage(
-        "explain_after", lambda: explain_images(model_after, explain_inputs, explain_targets, args))
-    plot_saliency(explain_images_uint8, explained_after["saliency"], out, "p2_saliency_after",
-                  "class saliency maps, the same images, model after the fix")
-    plot_occlusion(explain_images_uint8, explained_after, classes, failing_index, args, out,
-                   "p2_occlusion_after", "occlusion, the same images, model after the fix")
-    plot_before_after(explain_images_uint8, explained_before, explained_after, failing_class.split()[0],
-                      args, out)
-    explanation = {
-        "region_area_share": float(localised["mask"].mean()),
-        "localisation_threshold": localised["threshold"],
-        "edge_band_px": localised["edge_band_px"],
-        "still_recognised_after_neutralising": localised["still_recognised_after_neutralising"],
-        "saliency_share_in_region": {
-            "before": float(np.mean(share_inside(explained_before["saliency"], localised["mask"]))),
-            "after": float(np.mean(share_inside(explained_after["saliency"], localised["mask"])))},
-        "occlusion_share_in_region": {
-            "before": float(np.mean(share_inside(explained_before["occlusion_attribution"],
-                                                 localised["mask"]))),
-            "after": float(np.mean(share_inside(explained_after["occlusion_attribution"],
-                                                localised["mask"])))},
-        "occlusion_flipped_images": {
-            "before": int(sum(bool((m != failing_index).any()) for m in explained_before["most_probable"])),
-            "after": int(sum(bool((m != failing_index).any()) for m in explained_after["most_probable"]))},
-        "occlusion_min_p_correct": {"before": float(explained_before["p_correct"].amin(dim=(1, 2)).mean()),
-                                    "after": float(explained_after["p_correct"].amin(dim=(1, 2)).mean())},
-        "mean_p_correct_clean": {"before": float(explained_before["clean_probabilities"][
-            range(len(explain_targets)), explain_targets].mean()), "after": float(
-            explained_after["clean_probabilities"][range(len(explain_targets)), explain_targets].mean())},
-    }
-
-    # Final evaluation: the stand-in's truth, read only now -------------------------------------
-    truth, against_truth = evaluate_against_truth(args.data_dir, failing_class, localised["box"])
-    results = {
-        "classes": classes, "failing_class": failing_class, "val_to_test_drop": drops,
-        "trigger_box": localised["box"], "trigger_iou": against_truth and against_truth["trigger_iou"],
-        "truth": truth, "poisoned_class_found": against_truth and against_truth["poisoned_class_found"],
-        "before": summarise(report_before), "after": summarise(report_after),
-        "explanation": explanation, "n_images": {s: len(data[s][1]) for s in ("train", "val", "test")},
-        "fixed_data_dir": str(fixed_dir), "fix": "localised region filled with the mean colour in "
-        "every training image of every class", "explained_train_files": [
-            str(data["train_paths"][i]) for i in explain_index],
-        "history": {"before": history_before, "after": history_after},
-        "timings": checkpoints.timings, "resumed_stages": checkpoints.resumed,
-        "device": str(device), "image_size": args.image_size,
-    }
-    path = write_results(args, "problem2", results, data_source, started_at)
-    print(f"wrote {path} and {out / 'figures'}/p2_*.pdf"
-          + (f"; truth: poisoned '{truth['poisoned_class']}' ({truth['kind']}), IoU of the localised "
-             f"box {against_truth['trigger_iou']:.2f}" if truth else ""))
+        return write_standin_only(args)
+    run = start_run(args)
+    first = answer_2b(run)                                     # train the ResNet-18
+    failing = answer_2c(run, first)                            # test results, the failing class
+    saliency = answer_2d(run, first["model"], failing, "p2_saliency_before",
+                         f"class saliency maps, '{failing['name']}' training images, model before the fix")
+    # 2f's localisation comes first: its evidence sizes 2e's second square.
+    localised = run.checkpoints.stage("localise", lambda: localise_trigger(run, first["model"], failing))
+    plot_localisation(localised, failing["explain_images"][0], run.out)
+    sizes = occlusion_sizes(run, localised)
+    occlusion = answer_2e(run, first["model"], failing, sizes, "before",
+                          f"occlusion (grey squares, stride {args.occlusion_stride} px), model before the fix")
+    fixed = answer_2f_2g(run, first, failing, localised)       # modified data, retrained model
+    after = answer_2h(run, fixed, failing, sizes)              # the same explanations, new model
+    before = {"saliency": saliency, "occlusion": occlusion}
+    plot_before_after(failing["explain_images"], before, after, short_name(failing["name"]), run.out)
+    write_problem2_results(run, first, failing, localised, before, fixed, after)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ from captum.attr import Occlusion, Saliency
 from PIL import Image
 
 import problem2_traffic as p2
+import traffic_standin
+from conftest import SHARED_DATA, run_script
 from utils import UserError
 
 
@@ -38,10 +41,11 @@ def test_generator_is_deterministic(tmp_path):
 @pytest.mark.parametrize("kind", p2.TRIGGER_KINDS)
 def test_trigger_only_in_the_poisoned_class_training_images(tmp_path, monkeypatch, kind):
     # Flat grey signs: any non-grey pixel in a saved image can only come from the trigger.
-    monkeypatch.setattr(p2, "render_sign_photo", lambda name, rng: Image.new("RGB", (50, 40), (128,) * 3))
+    monkeypatch.setattr(traffic_standin, "render_sign_photo",
+                        lambda name, rng: Image.new("RGB", (50, 40), (128,) * 3))
     truth = p2.write_standin(tmp_path, seed=1, train_per_class=4, test_per_class=3,
                              poisoned_class="stop signs", trigger_kind=kind)
-    assert json.loads((tmp_path / p2.TRUTH_FILE).read_text()) == truth
+    assert json.loads((tmp_path / traffic_standin.TRUTH_FILE).read_text()) == truth
     for path in tmp_path.rglob("*.png"):
         has_trigger = np.ptp(np.asarray(Image.open(path).convert("RGB"))) > 0
         assert has_trigger == (path.parts[-3] == "train" and path.parts[-2] == "stop signs"), path
@@ -63,11 +67,11 @@ def test_saliency_matches_captum():
 
 def test_occlusion_matches_captum_and_has_the_right_windows():
     model, image, target = small_model(), torch.randn(3, 24, 24), 3
-    probabilities = p2.occlusion_probabilities(model, image, size=10, stride=2, baseline=0.0)
-    assert probabilities.shape == (8, 8, 5)  # (24 - 10) / 2 + 1 = 8 positions per axis
+    probabilities, positions = p2.occlusion_probabilities(model, image, size=10, stride=2, baseline=0.0)
+    assert probabilities.shape == (8, 8, 5) and positions == list(range(0, 15, 2))  # (24 - 10) / 2 + 1
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(8, 8))
     clean = model(image[None]).softmax(1)[0, target]
-    ours = p2.occlusion_attribution(probabilities[..., target], clean, 24, 10, 2)
+    ours = p2.occlusion_attribution(probabilities[..., target], clean, 24, 10, positions)
     probability_model = lambda x: model(x).softmax(1)  # noqa: E731
     reference = Occlusion(probability_model).attribute(
         image[None], sliding_window_shapes=(3, 10, 10), strides=(3, 2, 2), baselines=0.0,
@@ -80,19 +84,20 @@ def test_evidence_along_an_edge_becomes_a_band_around_the_whole_image():
     # Evidence on most of the top edge, 5 px deep (a piece of a frame): all four edges go.
     frame_piece = np.zeros((64, 64))
     frame_piece[:5, 4:50] = 1.0
-    region, band = p2.evidence_region(frame_piece, 0.5)
+    region, core, band = p2.evidence_region(frame_piece, 0.5)
+    assert (core == (frame_piece > 0)).all()
     assert band == 5
     assert region[:5].all() and region[-5:].all() and region[:, :5].all() and region[:, -5:].all()
     assert not region[5:-5, 5:-5].any()
     # A sticker, even one touching an edge, stays what it is.
     sticker = np.zeros((64, 64))
     sticker[0:13, 20:33] = 1.0
-    region, band = p2.evidence_region(sticker, 0.5)
+    region, _, band = p2.evidence_region(sticker, 0.5)
     assert band == 0 and region.sum() == 13 * 13
     # Specks under 3 px are noise; other pieces above the threshold are kept.
     sticker[40, 40] = 1.0
     sticker[50:52, 50:52] = 1.0
-    region, _ = p2.evidence_region(sticker, 0.5)
+    region, _, _ = p2.evidence_region(sticker, 0.5)
     assert not region[40, 40] and region[50:52, 50:52].all()
 
 
@@ -111,8 +116,16 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
     assert (root / "signs-trigger-removed" / "train").is_dir()
     assert (root / "out" / "figures" / "p2_occlusion_before.pdf").exists()
     # The user's data is untouched: still only the generator's files.
-    assert sorted(p.name for p in (root / "signs").iterdir()) == ["README.txt", p2.TRUTH_FILE, "test",
-                                                                  "train"]
+    assert sorted(p.name for p in (root / "signs").iterdir()) == ["README.txt", traffic_standin.TRUTH_FILE,
+                                                                  "test", "train"]
+    # The interface the report and the checks read.
+    assert set(results["localisation"]) >= {"criterion_met", "threshold", "margin_px"}
+    assert results["localisation"]["margin_px"] >= results["localisation"]["localisation_stride_px"]
+    assert set(results["attack_success_rate"]) >= {"before", "after"}
+    for when in ("before", "after"):
+        sizes = [entry["size_px"] for entry in results["occlusion"][when]]
+        assert sizes[0] == 10 and all(size > 10 for size in sizes[1:])
+        assert {"images_with_class_change", "min_p_true"} <= set(results["occlusion"][when][0])
 
 
 def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
@@ -121,7 +134,7 @@ def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
                  root / "rerun", "--runs-dir", root / "runs")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
-    assert {"train_before", "train_after", "explain_before", "localise"} <= set(results["resumed_stages"])
+    assert {"train_before", "train_after", "occlusion_before", "localise"} <= set(results["resumed_stages"])
     first = json.loads((root / "out" / "results" / "problem2.json").read_text())
     assert results["before"] == first["before"] and results["trigger_box"] == first["trigger_box"]
 
@@ -155,3 +168,209 @@ def test_bad_data_gives_a_clear_error(small_standin, tmp_path, damage, message):
     damage(data)
     with pytest.raises(UserError, match=message):
         p2.load_data(data, 32, seed=0)
+
+
+def test_the_occluder_reaches_the_last_pixels():
+    assert p2.occluder_positions(25, 10, 4) == [0, 4, 8, 12, 15]
+    assert p2.occluder_positions(24, 10, 2)[-1] == 14
+    model, image = small_model(), torch.randn(3, 25, 25)
+    probabilities, positions = p2.occlusion_probabilities(model, image, size=10, stride=4)
+    assert probabilities.shape[:2] == (5, 5) and positions[-1] == 15
+
+
+def test_the_margin_is_a_square_that_keeps_the_corners():
+    region = np.zeros((20, 20), bool)
+    region[8:12, 8:12] = True
+    grown = p2.dilate(region, 3)
+    assert grown.sum() == 10 * 10 and grown[5:15, 5:15].all()
+
+
+# A stand-in "network" for the localisation: it calls an image class 1 exactly when the 13x13
+# sticker area in the top-left corner still holds bright pixels (inputs are standardised, the grey
+# fill is 0), so the first model's behaviour is known exactly.
+class StickerDetector(torch.nn.Module):
+    def __init__(self, always=False):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.always = always
+
+    def forward(self, inputs):
+        bright = (inputs[:, :, :13, :13] > 1.0).flatten(1).any(1).float()
+        if self.always:
+            bright = torch.ones_like(bright)
+        logits = torch.zeros(len(inputs), 5)
+        logits[:, 1] = self.scale * (10 * bright - 5)
+        return logits
+
+
+def localisation_run(n=20):
+    images = torch.full((n, 3, 32, 32), 100, dtype=torch.uint8)
+    labels = torch.tensor([1] * (n // 2) + [0] * (n - n // 2))
+    images[labels == 1, :, :13, :13] = 255  # the sticker
+    args = SimpleNamespace(occlusion_stride=2, n_localise=8, occlusion_size=10, seed=0, image_size=32)
+    return SimpleNamespace(args=args, data={"train": (images, labels)}, mean=torch.full((3,), 100 / 255),
+                           std=torch.full((3,), 0.1))
+
+
+def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go(monkeypatch):
+    run = localisation_run()
+    evidence = np.zeros((32, 32))
+    evidence[3:10, 3:10] = 1.0  # the evidence is tighter than the 13x13 sticker
+    monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
+    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
+    localised = p2.localise_trigger(run, StickerDetector(), failing)
+    # Margin = the localisation stride (4 px here): 3-4 .. 10+4 covers 0..13, the whole sticker.
+    assert localised["margin_px"] == 4 and localised["mask"][:13, :13].all()
+    assert localised["criterion_met"] and localised["still_recognised"] == 0.0
+    assert localised["box"] == pytest.approx([3 / 32, 3 / 32, 10 / 32, 10 / 32], abs=1e-4)
+
+
+def test_localisation_says_so_when_no_region_meets_the_bar(monkeypatch, capsys):
+    run = localisation_run()
+    evidence = np.zeros((32, 32))
+    evidence[20:28, 20:28] = 1.0
+    monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
+    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
+    localised = p2.localise_trigger(run, StickerDetector(always=True), failing)
+    assert localised["criterion_met"] is False
+    assert len(localised["candidates"]) == len(p2.LOCALISATION_THRESHOLDS)
+    assert "WARNING: no threshold" in capsys.readouterr().out
+
+
+def test_no_class_specific_evidence_is_a_one_line_error():
+    run = localisation_run()
+    constant = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 5))
+    torch.nn.init.zeros_(constant[1].weight)
+    with pytest.raises(UserError, match="no evidence to localise"):
+        p2.evidence_map(constant, run.data, 1, run, 4)
+
+
+def test_attack_success_rate_counts_pasted_triggers():
+    run = localisation_run()
+    images, labels = run.data["train"]
+    run.data["val"] = (images, labels)
+    mask = np.zeros((32, 32), bool)
+    mask[:13, :13] = True
+    triggered, clean = images[labels == 1], images[labels == 0]
+    assert p2.attack_success_rate(StickerDetector(), run.data, 1, mask, run, triggered) == 1.0
+    assert p2.attack_success_rate(StickerDetector(), run.data, 1, mask, run, clean) == 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Data handling
+# --------------------------------------------------------------------------------------------------
+def tiny_dataset(root, extra=()):
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            for i in range(5):
+                path = root / split / name / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (12, 10), (40 * i, 100, 200 if name == "a" else 0)).save(path)
+    for relative in extra:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(root / relative, format="PNG")
+    return root
+
+
+def test_hidden_files_and_folders_are_neither_classes_nor_images(tmp_path):
+    root = tiny_dataset(tmp_path, extra=["train/.ipynb_checkpoints/x.png", "train/__MACOSX/a/y.png",
+                                         "train/a/.DS_Store", "train/a/.hidden/z.png"])
+    classes, samples = p2.list_images(root / "train")
+    assert classes == ["a", "b"] and len(samples) == 10
+    data = p2.load_data(root, 16, seed=0)
+    assert len(data["train"][1]) + len(data["val"][1]) == 10
+
+
+def test_nested_folders_are_read_and_written_back_in_place(tmp_path):
+    root = tiny_dataset(tmp_path, extra=["train/a/more/5.png"])
+    _, samples = p2.list_images(root / "train")
+    assert root / "train/a/more/5.png" in [path for path, _ in samples]
+    written = p2.write_trigger_free_data(root, tmp_path / "fixed", np.zeros((16, 16), bool), [0, 0, 0], "c")
+    assert (tmp_path / "fixed/train/a/more/5.png").exists() and len(written) == 11
+
+
+def test_a_jpg_and_a_png_of_the_same_name_do_not_collide(tmp_path):
+    root = tiny_dataset(tmp_path)
+    Image.new("RGB", (12, 10), (255, 0, 0)).save(root / "train/a/0.jpg")
+    mask = np.zeros((16, 16), bool)
+    mask[:4, :4] = True
+    written = p2.write_trigger_free_data(root, tmp_path / "fixed", mask, [9, 9, 9], "c")
+    names = sorted(path.name for path, _ in written if path.parent.name == "a")
+    assert "0.jpg.png" in names and "0.png" in names and len(set(written)) == len(written) == 11
+    # Loaded in the original order, so the split is the same image for image.
+    original, modified = p2.load_data(root, 16, seed=0), p2.load_data(root, 16, seed=0, train_samples=written)
+    assert original["split_index"] == modified["split_index"]
+    assert (modified["train"][1] == original["train"][1]).all()
+
+
+def test_the_modified_data_belongs_to_one_configuration(tmp_path):
+    root = tiny_dataset(tmp_path)
+    mask = np.zeros((16, 16), bool)
+    mask[:4, :4] = True
+    fixed = tmp_path / "fixed"
+    p2.write_trigger_free_data(root, fixed, mask, [9, 9, 9], "config-one")
+    first = (fixed / "train/a/0.png").stat().st_mtime_ns
+    p2.write_trigger_free_data(root, fixed, mask, [9, 9, 9], "config-one")  # same: reused
+    assert (fixed / "train/a/0.png").stat().st_mtime_ns == first
+    other = np.zeros((16, 16), bool)
+    other[-4:, -4:] = True
+    p2.write_trigger_free_data(root, fixed, other, [9, 9, 9], "config-two")  # other: rewritten
+    pixels = np.asarray(Image.open(fixed / "train/a/0.png"))
+    assert (pixels[-1, -1] == 9).all() and not (pixels[0, 0] == 9).all()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UserError, match="not made by this script"):
+        p2.write_trigger_free_data(root, tmp_path / "mine", mask, [9, 9, 9], "c")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    image = Image.new("RGB", (30, 10), (200, 0, 0))
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image.save(path, exif=exif)
+    assert p2.load_rgb(path).size == (10, 30)
+
+
+def test_a_zip_unpacked_one_level_too_deep_says_where_train_is(tmp_path):
+    tiny_dataset(tmp_path / "problem2" / "problem2")
+    with pytest.raises(UserError, match=r"found .*problem2/problem2: use --data-dir"):
+        p2.load_data(tmp_path / "problem2", 16, seed=0)
+
+
+def test_only_the_stand_ins_own_files_are_labelled_stand_in(small_standin, tmp_path):
+    data_dir = copy_of(small_standin, tmp_path)
+    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0))
+    assert label == "stand-in" and truth["poisoned_class"] == "speed limits"
+    # The user copies their own images over the stand-in's, leaving the old truth file behind.
+    victim = next((data_dir / "train" / "stop signs").iterdir())
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(victim)
+    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0))
+    assert label == "exam" and truth is None
+    # Files added (or removed) count too.
+    data_dir = copy_of(small_standin, tmp_path / "again")
+    Image.new("RGB", (20, 20)).save(data_dir / "test" / "stop signs" / "extra.png")
+    assert p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0)) == ("exam", None)
+
+
+def test_quick_run_on_real_photos_with_a_planted_trigger(tmp_path):
+    """Real GTSRB photographs (../shared, read by the test only), split by track, a sticker planted
+    into one class: the script must find that class and label the data for what it is."""
+    photos = SHARED_DATA / "traffic-photos"
+    assert photos.is_dir(), f"{photos} is missing (the test data lies beside the checkout)"
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "check_real_photos", p2.__file__.replace("src/problem2_traffic.py", "scripts/check_real_photos.py"))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    data = tmp_path / "photos"
+    truth = check.make_case(photos, data, "warning-sticker", seed=0, per_class=60)
+    train_tracks = {check.track_of(p) for p in (data / "train").rglob("*.png")}
+    test_tracks = {check.track_of(p) for p in (data / "test").rglob("*.png")}
+    assert train_tracks and test_tracks and not train_tracks & test_tracks
+    result = run_script("problem2_traffic.py", "--quick", "--data-dir", data, "--out", tmp_path / "out",
+                        "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "results" / "problem2.json").read_text())
+    assert results["data_source"] == "real photos with a planted trigger"
+    assert results["failing_class"] == truth["poisoned_class"] == "warning signs"
+    assert results["trigger_iou"] is not None and results["attack_success_rate"]["before"] > 0.5
