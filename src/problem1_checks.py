@@ -27,14 +27,29 @@ plt = figure_style()
 # --------------------------------------------------------------------------------------------------
 # Check bookkeeping
 # --------------------------------------------------------------------------------------------------
-def check(name, measured, predicted, tolerance, relative=False):
-    """One PASS/FAIL line: |measured - predicted| <= tolerance (times |predicted| if relative)."""
+def check(name, measured, predicted, tolerance, relative=False, standard_error=None):
+    """One PASS/FAIL line: |measured - predicted| <= tolerance (times |predicted| if relative).
+    A statistical estimate also needs a tolerance of at least 4 standard errors, so that a pass or a
+    fail says something about the claim, not about the luck of one random draw."""
     bound = tolerance * abs(predicted) if relative else tolerance
     passed = bool(np.isfinite(measured) and abs(measured - predicted) <= bound)
+    note = ""
+    if standard_error is not None:
+        note = f" = {bound / standard_error:.1f} standard errors of {standard_error:.2g}"
+        if bound < 4 * standard_error:
+            passed, note = False, note + ": SAMPLE TOO SMALL for this tolerance"
     print(f"{'PASS' if passed else 'FAIL'}  {name}: measured {measured:.6g}, "
-          f"predicted {predicted:.6g} (tolerance {bound:.2g})")
+          f"predicted {predicted:.6g} (tolerance {bound:.2g}{note})")
     return {"name": name, "passed": passed, "measured": float(measured),
-            "predicted": float(predicted), "tolerance": float(bound)}
+            "predicted": float(predicted), "tolerance": float(bound),
+            "standard_error": None if standard_error is None else float(standard_error)}
+
+
+def check_draws(name, draws, predicted, tolerance, relative=False):
+    """A check on the mean of independent draws, with the standard error they give."""
+    draws = np.asarray(draws, float)
+    return check(name, draws.mean(), predicted, tolerance, relative,
+                 standard_error=draws.std(ddof=1) / math.sqrt(len(draws)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,41 +101,59 @@ def one_network_variances(weight_scale, depth, width, batch, activation, conv, g
     return forward, backward
 
 
+def per_layer_ratios(weight_scale, depth, width, batch, repeats, activation=torch.relu, conv=False,
+                     generator=None):
+    """Every layer's variance ratio Var(y_l)/Var(y_l-1) (forward) and Var(dx_l)/Var(dx_l+1)
+    (backward), in `repeats` independently drawn networks. The derivation predicts the expectation
+    of each such factor over the fresh weights of its layer, so their arithmetic mean estimates it,
+    and their spread gives its standard error. (A geometric mean over a whole network would be
+    biased below the expectation in narrow nets, by Jensen's inequality.)"""
+    forward, backward = [], []
+    for _ in range(repeats):
+        f, b = one_network_variances(weight_scale, depth, width, batch, activation, conv, generator)
+        forward.extend(f[1:] / f[:-1])
+        backward.extend(b[:-1] / b[1:])
+    return np.array(forward), np.array(backward)
+
+
 def check_he_forward_backward(weight_scale=2.0, depth=40, conv=False, generator=None):
     """With Var(w) = weight_scale/n the per-layer variance ratio is weight_scale/2: He (2) keeps it 1.
 
-    Returns the checks on the geometric-mean per-layer ratio, forward and backward.
+    Returns the checks on the geometric-mean per-layer ratio, forward and backward, averaged over
+    independently drawn networks (6 fully connected of width 512, 24 narrow conv nets).
     """
     kind = "conv" if conv else "fully connected"
-    forward, backward = layer_variances(weight_scale, depth, 64 if conv else 512,
-                                        8 if conv else 1000, conv=conv, repeats=8 if conv else 1,
-                                        generator=generator)
-    forward_ratio = (forward[-1] / forward[0]) ** (1 / (depth - 1))
-    backward_ratio = (backward[0] / backward[-1]) ** (1 / (depth - 1))
-    return [check(f"1a He, {depth}-layer {kind} ReLU net, forward variance ratio per layer",
-                  forward_ratio, 1.0, 0.05),
-            check(f"1a He, {depth}-layer {kind} ReLU net, backward gradient variance ratio per layer",
-                  backward_ratio, 1.0, 0.05)]
+    forward, backward = per_layer_ratios(weight_scale, depth, 64 if conv else 512, 8 if conv else 1000,
+                                         repeats=24 if conv else 6, conv=conv, generator=generator)
+    return [check_draws(f"1a He, {depth}-layer {kind} ReLU net, forward variance ratio per layer",
+                        forward, 1.0, 0.05),
+            check_draws(f"1a He, {depth}-layer {kind} ReLU net, backward gradient variance ratio per "
+                        f"layer", backward, 1.0, 0.05)]
 
 
 def check_he_steps(generator=None):
     """The derivation's two steps: Var(y) = n Var(w) E[x^2], and E[relu(y)^2] = Var(y)/2."""
-    n, batch = 256, 20000
-    # Step 1 holds for any input distribution, also a non-zero-mean one such as ReLU outputs.
-    x = torch.relu(torch.randn(batch, n, generator=generator)) * 1.7
+    n, batch = 256, 5000
+    # Step 1 holds for any input distribution, also a non-zero-mean one such as ReLU outputs. Each
+    # of 24 independent draws of inputs and weights gives Var(y) / (n Var(w) E[x^2]), predicted 1.
     weight_variance = 0.37 / n
-    weight = torch.randn(n, 512, generator=generator) * math.sqrt(weight_variance)
-    y = x @ weight
-    step1 = check("1a step: Var(y_l) = n_l Var(w_l) E[x_l^2]", y.var().item(),
-                  n * weight_variance * (x ** 2).mean().item(), 0.02, relative=True)
-    # Step 2 needs y zero-mean and symmetric; Gaussian and Laplace both are.
+    step1_ratios = []
+    for _ in range(24):
+        x = torch.relu(torch.randn(batch, n, generator=generator)) * 1.7
+        weight = torch.randn(n, 512, generator=generator) * math.sqrt(weight_variance)
+        y = x @ weight
+        step1_ratios.append(y.var().item() / (n * weight_variance * (x ** 2).mean().item()))
+    checks = [check_draws("1a step 1: variance of a pre-activation / (fan-in x weight variance x "
+                          "second moment of the input)", step1_ratios, 1.0, 0.02)]
+    # Step 2 needs y zero-mean and symmetric; Gaussian and Laplace both are. Per sample,
+    # relu(y)^2 - y^2/2 has mean 0 exactly then; its spread gives the standard error.
     rng = np.random.default_rng(0)
-    checks = [step1]
     for name, y_prev in [("Gaussian", rng.normal(0, 1.3, 2_000_000)),
                          ("Laplace", rng.laplace(0, 0.8, 2_000_000))]:
-        checks.append(check(f"1a step: E[x_l^2] = Var(y_l-1)/2 under ReLU, {name} y",
-                            np.mean(np.maximum(y_prev, 0) ** 2), y_prev.var() / 2, 0.01,
-                            relative=True))
+        half_variance = y_prev.var() / 2
+        differences = (np.maximum(y_prev, 0) ** 2 - y_prev ** 2 / 2) / half_variance
+        checks.append(check_draws(f"1a step 2: second moment after a ReLU / (half the variance "
+                                  f"before it), {name} input", 1 + differences, 1.0, 0.01))
     return checks
 
 
@@ -161,17 +194,22 @@ def variance_ratio_per_layer(weight_scale, activation, depth=30, generator=None)
 
 def check_xavier_vs_he(generator=None):
     """For square layers Xavier's 2/(n_in+n_out) is 1/n: it keeps a linear network's variance and
-    halves it per layer under ReLU, which He's 2/n repairs."""
+    halves it per layer under ReLU, which He's 2/n repairs. Means over 8 independent networks each;
+    the report's text and the figure's legend print these same means."""
     identity = lambda y: y  # noqa: E731
-    linear_xavier, _ = variance_ratio_per_layer(1.0, identity, generator=generator)
-    relu_xavier, _ = variance_ratio_per_layer(1.0, torch.relu, generator=generator)
-    relu_he, _ = variance_ratio_per_layer(2.0, torch.relu, generator=generator)
-    return [check("1b Xavier, linear net, variance ratio per layer", linear_xavier, 1.0, 0.03),
-            check("1b Xavier, ReLU net, variance ratio per layer", relu_xavier, 0.5, 0.03),
-            check("1b He, ReLU net, variance ratio per layer", relu_he, 1.0, 0.03)]
+    ratios, checks = {}, []
+    for label, scale, activation, predicted in [("Xavier linear", 1.0, identity, 1.0),
+                                                ("Xavier ReLU", 1.0, torch.relu, 0.5),
+                                                ("He ReLU", 2.0, torch.relu, 1.0)]:
+        draws, _ = per_layer_ratios(scale, 30, 512, 500, repeats=8, activation=activation,
+                                    generator=generator)
+        ratios[label] = float(draws.mean())
+        checks.append(check_draws(f"1b {label.replace(' ', ', ')} net, variance ratio per layer",
+                                  draws, predicted, 0.03))
+    return checks, ratios
 
 
-def plot_xavier_vs_he(generator):
+def plot_xavier_vs_he(generator, measured_ratios):
     networks = [("linear", lambda y: y), ("tanh", torch.tanh), ("ReLU", torch.relu)]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.1), sharey=True)
     ratios = {}
@@ -179,6 +217,7 @@ def plot_xavier_vs_he(generator):
                                         ("He, Var(w)=2/n_in", 2.0)]):
         for name, activation in networks:
             ratio, forward = variance_ratio_per_layer(scale, activation, generator=generator)
+            ratio = measured_ratios.get(f"{init.split(',')[0]} {name}", ratio)  # the checks' mean
             ax.semilogy(np.arange(1, len(forward) + 1), forward, label=f"{name} (x{ratio:.2f}/layer)")
             ratios[f"{init.split(',')[0]} {name}"] = ratio
         ax.set_title(init)
@@ -391,8 +430,9 @@ def main(argv=None):
     checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
     checks += check_he_steps(generator=generator)
     he_summary = plot_he(generator)
-    checks += check_xavier_vs_he(generator=generator)
-    xavier_ratios = plot_xavier_vs_he(generator)
+    xavier_checks, measured_ratios = check_xavier_vs_he(generator=generator)
+    checks += xavier_checks
+    xavier_ratios = plot_xavier_vs_he(generator, measured_ratios)  # one number per quantity
     checks += check_bernoulli_kl()
     plot_bernoulli_kl()
     gan_checks, gan_summary = check_gan_optimum()

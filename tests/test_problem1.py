@@ -4,7 +4,14 @@ import math
 import numpy as np
 import pytest
 
+import torch
+
 import problem1_checks as p1
+
+
+def seeded(seed=0):
+    """Every test that draws random numbers draws from its own generator, whatever ran before."""
+    return torch.Generator().manual_seed(seed)
 
 
 def test_script_passes_every_check_and_writes_figures_and_json(run, tmp_path):
@@ -21,12 +28,20 @@ def test_script_passes_every_check_and_writes_figures_and_json(run, tmp_path):
 
 @pytest.mark.parametrize("wrong_scale", [1.0, 3.0])
 def test_he_check_fails_with_a_wrong_variance_scale(wrong_scale):
-    checks = p1.check_he_forward_backward(weight_scale=wrong_scale, depth=20)
+    checks = p1.check_he_forward_backward(weight_scale=wrong_scale, depth=20, generator=seeded())
     assert not any(c["passed"] for c in checks)
 
 
 def test_he_check_passes_with_the_right_scale():
-    assert all(c["passed"] for c in p1.check_he_forward_backward(weight_scale=2.0, depth=20))
+    checks = p1.check_he_forward_backward(weight_scale=2.0, depth=20, generator=seeded())
+    assert all(c["passed"] for c in checks)
+    # The tolerance is at least 4 standard errors of the estimate, stated beside it.
+    assert all(c["tolerance"] >= 4 * c["standard_error"] for c in checks)
+
+
+def test_a_check_whose_sample_is_too_small_for_its_tolerance_fails():
+    assert not p1.check_draws("noisy", [0.9, 1.1, 0.95, 1.05], 1.0, 0.05)["passed"]
+    assert p1.check_draws("precise", [0.999, 1.001, 1.0, 1.0], 1.0, 0.05)["passed"]
 
 
 def test_kl_check_fails_with_a_wrong_formula():
