@@ -15,6 +15,7 @@ setup:  ## create .venv from requirements.txt and install TeX Live when missing 
 	@bash scripts/setup.sh
 
 all: setup  ## everything: problems 1-3, doc/report.pdf and the zip (QUICK=1 for a smoke run)
+	@$(if $(filter XX,$(CANDIDATE)),echo "warning: CANDIDATE is not set: the report's front page and the zip name say XX (make all CANDIDATE=17)",true)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory problem1 problem2 problem3 report zip || exit $$?; \
 	echo "make all: finished in $$(( $$(date +%s) - start )) s"

@@ -5,17 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Any Python the pinned torch 2.14.1 supports: 3.10 to 3.13. 3.11 is preferred because this
+# project's machines hold torch and torchvision for it on disk (no multi-GB download).
 python_bin=${PYTHON:-}
 if [ -z "$python_bin" ]; then
-  for candidate in python3.11 python3; do
+  for candidate in python3.11 python3.12 python3.13 python3.10 python3; do
     if command -v "$candidate" >/dev/null 2>&1; then python_bin=$candidate; break; fi
   done
 fi
-version=$("$python_bin" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-if [ "$version" != "3.11" ]; then
-  echo "setup: error: Python 3.11 is needed (found $python_bin = $version); set PYTHON=/path/to/python3.11" >&2
+if [ -z "$python_bin" ]; then
+  echo "setup: error: no python3 found; install Python 3.10-3.13 or set PYTHON=/path/to/python3" >&2
   exit 2
 fi
+version=$("$python_bin" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+case "$version" in
+  3.10|3.11|3.12|3.13) ;;
+  *) echo "setup: error: Python 3.10-3.13 is needed (found $python_bin = $version); set PYTHON=/path/to/python3.x" >&2
+     exit 2 ;;
+esac
 
 stamp=".venv/.requirements-$(sha256sum requirements.txt | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -63,9 +63,128 @@ def problem1_macros(p1):
     return macros
 
 
+def where_in_image(box, band_px):
+    """Words for where a relative box (x0, y0, x1, y1) lies in the image."""
+    if band_px:
+        return f"along the image border (a {band_px}\\,px band on every edge)"
+    x = (box[0] + box[2]) / 2
+    y = (box[1] + box[3]) / 2
+    vertical = "top" if y < 0.36 else "bottom" if y > 0.64 else ""
+    horizontal = "left" if x < 0.36 else "right" if x > 0.64 else ""
+    place = "-".join(part for part in (vertical, horizontal) if part) or "centre"
+    return f"in the {place} of the image" if place != "centre" else "near the centre of the image"
+
+
+def occlusion_sentence(entries, n_images, when, explain_sizes=True):
+    """What each occluder size did, in the run's numbers; says so when the exam's square changes
+    nothing, and why, and what the evidence-sized square then shows."""
+    parts = []
+    for k, entry in enumerate(entries):
+        size = f"${entry['size_px']}\\times{entry['size_px']}$ square"
+        changed, at_region = entry["images_with_class_change"], entry["images_with_class_change_at_region"]
+        label = size if k == 0 else f"{size} sized from the evidence"
+        if changed == 0:
+            parts.append(f"the {label} changes the most probable class in none of the {n_images} images "
+                         f"(lowest $p$(true class) {entry['min_p_true']:.2f} on average)")
+        else:
+            parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
+                         f"images, in {at_region} of them where it covers the localised region (lowest "
+                         f"$p$(true class) {entry['min_p_true']:.2f} on average)")
+    text = f"{when}, " + "; ".join(parts) + "."
+    if not explain_sizes:
+        return text
+    if entries[0]["images_with_class_change"] == 0 and len(entries) > 1:
+        text += (f" The exam's square is smaller than the evidence region, so hiding any part of that "
+                 f"region leaves enough of it for the model; the ${entries[1]['size_px']}\\times"
+                 f"{entries[1]['size_px']}$ square can hide it whole.")
+    elif len(entries) == 1:
+        text += " The evidence region is no larger than the exam's square, so no second size is needed."
+    return text
+
+
+def problem2_sentences(p2):
+    """The sentences of 2c-2h that state an outcome, written from the results so that they hold for
+    whatever run built the report."""
+    failing, before, after = p2["failing_class"], p2["before"], p2["after"]
+    loc, asr, rounds = p2["localisation"], p2["attack_success_rate"], p2["fix_rounds"]
+    n_explain = len(p2["explained_train_files"])
+    others = [c for c in p2["classes"] if c != failing]
+    worst_other = max(others, key=lambda c: before["val_per_class"][c] - before["test_per_class"][c])
+    worst_drop = before["val_per_class"][worst_other] - before["test_per_class"][worst_other]
+    sentences = {}
+    sentences["PTwoOtherClasses"] = (
+        f"The other classes lose at most {pct(max(worst_drop, 0))} points from validation to test "
+        f"(\\emph{{{worst_other}}})." if worst_drop > 0 else
+        "None of the other classes is worse on test than on validation.")
+    where = where_in_image(loc["box"], loc["edge_band_px"])
+    sentences["PTwoEvidenceWhere"] = (
+        f"The evidence that sets the failing class apart from the others lies {where} (box "
+        f"$({', '.join(f'{v:.2f}' for v in loc['box'])})$, {pct(loc['region_area_share'])}\\,\\% of the "
+        f"image with its margin). With that region painted grey, the first model recognises "
+        f"{pct(loc['still_recognised'])}\\,\\% of the class's training images, and it recognises "
+        f"{pct(loc['clean_test_recall'])}\\,\\% of the class's clean test images: "
+        + ("whatever the model uses sits in that region of the training images and is missing from the "
+           "test images." if loc["criterion_met"] else
+           "even the largest candidate region does not bring the training images down to the test "
+           "images' level, so part of what the model uses lies outside it."))
+    sentences["PTwoLocalisationOutcome"] = (
+        f"Here the bar is met at {loc['threshold']:.2f} of the peak: with the region (grown by "
+        f"{loc['margin_px']}\\,px) neutralised, the first model recognises {pct(loc['still_recognised'])}\\,\\% "
+        f"of the training images, against {pct(loc['clean_test_recall'])}\\,\\% of the clean test images "
+        f"(allowed: {pct(loc['tolerance'])} points more)." if loc["criterion_met"] else
+        f"\\textbf{{Here no threshold meets the bar}} (down to {min(c['threshold'] for c in loc['candidates']):.2f} "
+        f"of the peak); the script says so and uses the candidate that did most, at "
+        f"{loc['threshold']:.2f} of the peak, where the first model still recognises "
+        f"{pct(loc['still_recognised'])}\\,\\% of the neutralised training images against "
+        f"{pct(loc['clean_test_recall'])}\\,\\% of the clean test images.")
+    sentences["PTwoOcclusionBefore"] = occlusion_sentence(p2["occlusion"]["before"], n_explain,
+                                                          "For the first model")
+    sentences["PTwoOcclusionAfter"] = occlusion_sentence(p2["occlusion"]["after"], n_explain,
+                                                         "For the retrained model", explain_sizes=False)
+    asr_text = (f"The attack success rate (the share of the other classes' validation images called "
+                f"\\emph{{{failing}}} once the localised region of a training image of that class is "
+                f"pasted in) is {pct(asr['before'])}\\,\\% for the first model and {pct(asr['after'])}\\,\\% "
+                f"for the retrained one (control, pasting the same region from clean test images: "
+                f"{pct(asr['control_before'])}\\,\\% and {pct(asr['control_after'])}\\,\\%). ")
+    if len(rounds) > 1:
+        asr_text += (f"The first retrained model still followed the pasted region (attack success rate "
+                     f"{pct(rounds[0]['attack_success_rate'])}\\,\\%, above the "
+                     f"{pct(asr['bar'], 0)}\\,\\% bar), so the region was enlarged by "
+                     f"{loc['margin_px']}\\,px and the model retrained once more; the numbers here are "
+                     f"that second model's. ")
+    if asr["after"] <= asr["bar"]:
+        asr_text += "The retrained model no longer follows the trigger."
+    else:
+        asr_text += (f"\\textbf{{The retrained model still follows the pasted region}} (above the "
+                     f"{pct(asr['bar'], 0)}\\,\\% bar): the fix is incomplete in this run.")
+    sentences["PTwoASR"] = asr_text
+    gap_after = after["val_acc"] - after["test_acc"]
+    recovered = after["test_per_class"][failing]
+    sentences["PTwoRecovery"] = (
+        f"The failing class goes from {pct(before['test_per_class'][failing])}\\,\\% to "
+        f"{pct(recovered)}\\,\\% on the clean test images. "
+        + (f"Validation and test now agree within {pct(abs(gap_after))} points: the model no longer "
+           f"relies on a feature that only the training folder has." if abs(gap_after) <= 0.05 else
+           f"Test still lags validation by {pct(gap_after)} points, so not all of the gap is closed."))
+    share = p2["explanation"]
+    clean_p = share["mean_p_correct_clean"]["after"]
+    sentences["PTwoAfterExplained"] = (
+        f"The share of saliency mass inside the localised region goes from "
+        f"{pct(share['saliency_share_in_region']['before'])}\\,\\% to "
+        f"{pct(share['saliency_share_in_region']['after'])}\\,\\%, and the share of the "
+        f"{p2['occlusion']['before'][0]['size_px']}\\,px occlusion effect from "
+        f"{pct(share['occlusion_share_in_region']['before'])}\\,\\% to "
+        f"{pct(share['occlusion_share_in_region']['after'])}\\,\\% (the region covers "
+        f"{pct(share['region_area_share'])}\\,\\% of the image, the share a uniform map would give). "
+        f"On these triggered training images the retrained model gives the true class a mean "
+        f"probability of {clean_p:.2f} (first model: {share['mean_p_correct_clean']['before']:.2f}).")
+    return sentences
+
+
 def problem2_macros(p2):
     classes, failing = p2["classes"], p2["failing_class"]
     before, after = p2["before"], p2["after"]
+    loc = p2["localisation"]
     macros = {"PTwoSource": p2["data_source"], "PTwoFailingClass": failing,
               "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
               "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
@@ -80,22 +199,14 @@ def problem2_macros(p2):
               "PTwoFailingTestAfter": pct(after["test_per_class"][failing]),
               "PTwoBox": ", ".join(f"{v:.2f}" for v in p2["trigger_box"]),
               "PTwoRegionArea": pct(p2["explanation"]["region_area_share"]),
-              "PTwoSalShareBefore": pct(p2["explanation"]["saliency_share_in_region"]["before"]),
-              "PTwoSalShareAfter": pct(p2["explanation"]["saliency_share_in_region"]["after"]),
-              "PTwoOccShareBefore": pct(p2["explanation"]["occlusion_share_in_region"]["before"]),
-              "PTwoOccShareAfter": pct(p2["explanation"]["occlusion_share_in_region"]["after"]),
-              "PTwoFlippedBefore": str(p2["explanation"]["occlusion_flipped_images"]["before"]),
-              "PTwoFlippedAfter": str(p2["explanation"]["occlusion_flipped_images"]["after"]),
-              "PTwoMinPBefore": f"{p2['explanation']['occlusion_min_p_correct']['before']:.2f}",
-              "PTwoMinPAfter": f"{p2['explanation']['occlusion_min_p_correct']['after']:.2f}",
-              "PTwoNExplain": str(p2["arguments"]["n_explain"]),
-              "PTwoThreshold": f"{p2['explanation']['localisation_threshold']:.2f}",
-              "PTwoStillRecognised": pct(p2["explanation"]["still_recognised_after_neutralising"]),
-              "PTwoEdgeBand": (f"here it does, and a {p2['explanation']['edge_band_px']}\\,px band "
-                               f"was added" if p2["explanation"]["edge_band_px"] else
-                               "here it does not, and no band was added"),
+              "PTwoMargin": str(loc["margin_px"]), "PTwoLocStride": str(loc["localisation_stride_px"]),
+              "PTwoNExplain": str(len(p2["explained_train_files"])),
+              "PTwoASRBar": pct(p2["attack_success_rate"]["bar"], 0),
+              "PTwoEdgeBand": (f"here it does, and a {loc['edge_band_px']}\\,px band was added"
+                               if loc["edge_band_px"] else "here it does not, and no band was added"),
               "PTwoIoU": "n/a (exam data)" if p2["trigger_iou"] is None else f"{p2['trigger_iou']:.2f}",
               "PTwoTotalTime": f"{p2['wall_time_s'] / 60:.1f}"}
+    macros.update(problem2_sentences(p2))
     failing_index = classes.index(failing)
     confused = sorted(((count, classes[j]) for j, count in enumerate(before["test_confusion"][failing_index])
                        if j != failing_index), reverse=True)[0]
@@ -103,9 +214,12 @@ def problem2_macros(p2):
     macros["PTwoFailingMostlyCount"] = str(confused[0])
     macros["PTwoFailingCount"] = str(sum(before["test_confusion"][failing_index]))
     truth = p2.get("truth")
-    macros["PTwoTruth"] = (f"the generator poisoned \\emph{{{truth['poisoned_class']}}} with a "
-                           f"{truth['kind']} trigger at ({', '.join(f'{v:.2f}' for v in truth['box'])})"
-                           if truth else "the exam data has no recorded truth")
+    macros["PTwoTruth"] = (
+        f"On this {tex_escape(p2['data_source'])} data the generator's truth, read only after the "
+        f"analysis, is a {truth['kind']} trigger in \\emph{{{truth['poisoned_class']}}} at "
+        f"$({', '.join(f'{v:.2f}' for v in truth['box'])})$; the localised box has an IoU of "
+        f"{p2['trigger_iou']:.2f} with it." if truth else
+        "This data has no recorded truth, so the localisation is judged by its effect alone.")
     rows = [f"{name} & {pct(before['val_per_class'][name])} & {pct(before['test_per_class'][name])} & "
             f"{pct(after['val_per_class'][name])} & {pct(after['test_per_class'][name])} \\\\" for name in classes]
     rows.append(f"\\midrule all & {pct(before['val_acc'])} & {pct(before['test_acc'])} & "

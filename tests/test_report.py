@@ -98,3 +98,13 @@ def test_the_real_mnist_paragraph_comes_from_its_run_or_says_it_is_missing(tmp_p
     (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
     with pytest.raises(report_numbers.UserError, match="not the real data set"):
         report_numbers.real_mnist_macros(tmp_path)
+
+
+def test_the_hand_in_pins_the_same_packages_as_the_project():
+    def pins(path):
+        return sorted(line.strip() for line in path.read_text().splitlines()
+                      if line.strip() and not line.startswith("#"))
+    assert pins(SRC / "requirements.txt") == pins(ROOT / "requirements.txt")
+    commands = (SRC / "README.md").read_text()
+    for script in ("problem1_checks.py", "problem2_traffic.py", "problem3_adda.py"):
+        assert f"src/{script}" in commands and (SRC / script).exists()
