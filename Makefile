@@ -6,7 +6,7 @@ ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist problem3-real-svhn problem3-long report zip benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -36,6 +36,18 @@ problem3-real-mnist: setup  ## Problem 3 with real MNIST as target: MNIST_DIR=fo
 	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
 	$(PYTHON) src/problem3_adda.py --mnist-dir $(MNIST_DIR) --out runs/real-mnist $(ARGS)
 	cp runs/real-mnist/results/problem3.json doc/results/problem3_real_mnist.json
+
+problem3-real-svhn: setup  ## Problem 3 on real SVHN and MNIST: SVHN_DIR=, MNIST_DIR=; the report reads it
+	$(if $(and $(SVHN_DIR),$(MNIST_DIR)),,$(error set SVHN_DIR and MNIST_DIR to folders with the real files))
+	$(PYTHON) src/problem3_adda.py --svhn-dir $(SVHN_DIR) --mnist-dir $(MNIST_DIR) --out runs/real-svhn $(ARGS)
+	cp runs/real-svhn/results/problem3.json doc/results/problem3_real_svhn.json
+	cp runs/real-svhn/figures/p3_adaptation_curves.pdf doc/figures/p3_real_svhn_curves.pdf
+
+problem3-long: setup  ## one seed at the paper's 10000 ADDA iterations (SVHN_DIR=, MNIST_DIR= optional)
+	$(PYTHON) src/problem3_adda.py --seeds 1 --adapt-iterations 10000 --monitor-every 250 --out runs/long \
+	  $(if $(SVHN_DIR),--svhn-dir $(SVHN_DIR)) $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR))
+	cp runs/long/results/problem3.json doc/results/problem3_long.json
+	cp runs/long/figures/p3_adaptation_curves.pdf doc/figures/p3_long_curves.pdf
 
 report: setup  ## doc/report.pdf from the results that exist
 	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)

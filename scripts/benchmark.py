@@ -5,7 +5,7 @@ stand-in when data/ is empty) into a scratch folder, then prints what its result
 training throughput, the ResNet-18 training step's FLOP rate as a fraction of a large float32
 matmul on this machine, and the peak resident memory of the run.
 
-    .venv/bin/python scripts/benchmark.py [--problem 2 3] [--quick]
+    .venv/bin/python scripts/benchmark.py [--problem 2 3] [--quick] [--full-size-memory]
 """
 import argparse
 import json
@@ -81,6 +81,9 @@ def main():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--problem", type=int, nargs="+", default=[2, 3], choices=[2, 3])
     parser.add_argument("--quick", action="store_true", help="benchmark the --quick runs instead")
+    parser.add_argument("--full-size-memory", action="store_true",
+                        help="also: peak memory of Problem 3 with files of the full SVHN's and MNIST's "
+                             "sizes (random pixels)")
     parser.add_argument("--flops-only", action="store_true",
                         help="only the matmul rate and the ResNet-18 training step's FLOP rate")
     args = parser.parse_args()
@@ -109,16 +112,44 @@ def main():
         print(f"Problem 3 ({results['data_source']} data, {'quick' if args.quick else 'full'} run):")
         report_stages(results, wall, peak)
         timings, arguments = results["timings"], results["arguments"]
-        if "source" in timings:
-            images = results["n_images"]["svhn_train"] * arguments["source_epochs"]
-            print(f"  source training {images / timings['source']:.0f} images/s")
-        adda_times = [v for k, v in timings.items() if k.startswith("adda_")]
-        if adda_times:
-            images = arguments["adda_iterations"] * arguments["batch_size"] * 2
-            print(f"  ADDA {arguments['adda_iterations'] / (sum(adda_times) / len(adda_times)):.1f} "
-                  f"iterations/s ({images / (sum(adda_times) / len(adda_times)):.0f} images/s, "
-                  f"source + target)")
+        source_times = [v for k, v in timings.items() if k.startswith("source_")]
+        if source_times:
+            images = arguments["source_steps"] * arguments["batch_size"]
+            print(f"  source training {images / (sum(source_times) / len(source_times)):.0f} images/s")
+        for method in ("adda", "mse"):
+            times = [v for k, v in timings.items() if k.startswith(f"{method}_")]
+            if times:
+                seconds = sum(times) / len(times)
+                print(f"  {method.upper()} {arguments['adapt_iterations'] / seconds:.1f} iterations/s "
+                      f"({arguments['adapt_iterations'] * arguments['batch_size'] * 2 / seconds:.0f} "
+                      f"images/s, source + target)")
+    if args.full_size_memory:
+        folder = write_full_size_digits(scratch / "full-size")
+        results, wall, peak = run_script(ROOT / "src" / "problem3_adda.py",
+                                         ["--quick", "--seeds", "1", "--svhn-dir", str(folder),
+                                          "--mnist-dir", str(folder)], scratch)
+        print(f"Problem 3 with full-size SVHN ({results['n_images']['svhn_train']} + "
+              f"{results['n_images']['svhn_test']}) and MNIST ({results['n_images']['mnist_train']} + "
+              f"{results['n_images']['mnist_test']}), --quick --seeds 1: peak memory {peak:.0f} MiB "
+              f"(goal < 2048 MiB), wall time {wall:.0f} s")
 
+
+def write_full_size_digits(folder):
+    """Random pixels in files of the real data sets' sizes and formats: memory depends on the sizes,
+    not on what the pixels show."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import numpy as np
+    import scipy.io
+    from digits_standin import MNIST_IDX, write_idx
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, count in (("train_32x32.mat", 73257), ("test_32x32.mat", 26032)):
+        scipy.io.savemat(folder / name, {"X": rng.integers(0, 256, (32, 32, 3, count), dtype=np.uint8),
+                                         "y": rng.integers(1, 11, (count, 1), dtype=np.uint8)})
+    for split, count in (("train", 60000), ("test", 10000)):
+        write_idx(folder / MNIST_IDX[split][0], rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        write_idx(folder / MNIST_IDX[split][1], rng.integers(0, 10, count, dtype=np.uint8))
+    return folder
 
 if __name__ == "__main__":
     main()

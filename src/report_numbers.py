@@ -229,7 +229,7 @@ def problem2_macros(p2):
 
 
 def problem3_macros(p3):
-    architecture = p3["architecture"]
+    architecture, seeds = p3["architecture"], p3["seeds"]
     macros = {"PThreeSVHNSource": p3["data_source"]["svhn"], "PThreeMNISTSource": p3["data_source"]["mnist"],
               "PThreeConvWidths": "/".join(map(str, architecture["conv_widths"])),
               "PThreeFCWidths": "/".join(map(str, architecture["fc_widths"])),
@@ -237,49 +237,155 @@ def problem3_macros(p3):
               "PThreeParameters": f"{architecture['parameters']:,}".replace(",", "\\,"),
               "PThreeSVHNTrain": pct(p3["source"]["svhn_train_acc"]),
               "PThreeSVHNTest": pct(p3["source"]["svhn_test_acc"]),
+              "PThreeSVHNTestRange": accuracy_range(p3["source"]["svhn_test_per_seed"]),
               "PThreeSourceOnly": pct(p3["source_only_mnist_acc"]),
+              "PThreeSourceOnlyStd": pct(p3["source_only"]["std"]),
               "PThreeADDAMean": pct(p3["adda"]["mean"]), "PThreeADDAStd": pct(p3["adda"]["std"]),
               "PThreeMSEMean": pct(p3["mse"]["mean"]), "PThreeMSEStd": pct(p3["mse"]["std"]),
-              "PThreeNSeeds": str(len(p3["adda"]["per_seed"])),
+              "PThreeNSeeds": str(len(seeds)),
               "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
               "PThreeADDALrTarget": f"{p3['adda']['settings']['lr_target']:g}",
               "PThreeADDALrDisc": f"{p3['adda']['settings']['lr_discriminator']:g}",
               "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
-              "PThreeSourceEpochs": str(p3["arguments"]["source_epochs"]),
+              "PThreeSourceSteps": str(p3["source"]["steps"]),
               "PThreeNSVHNTrain": str(p3["n_images"]["svhn_train"]),
               "PThreeNMNISTTrain": str(p3["n_images"]["mnist_train"]),
               "PThreeNMNISTTest": str(p3["n_images"]["mnist_test"]),
-              "PThreeTotalTime": f"{p3['wall_time_s'] / 60:.1f}"}
+              "PThreeTotalTime": f"{p3['wall_time_s'] / 60:.1f}",
+              "PThreeDiscLoss": num(float(sum(p3["adda"]["discriminator_loss_final"]) /
+                                          len(p3["adda"]["discriminator_loss_final"])), 3)}
     source_variance = p3["source_feature_statistics"]
+    first_seed = str(seeds[0])
+    target_mse = p3["mse"]["feature_statistics"][first_seed]["target_total_variance"]
     macros["PThreeVarSource"] = f"{source_variance['source_total_variance']:.0f}"
     macros["PThreeVarTargetBefore"] = f"{source_variance['target_total_variance']:.0f}"
-    first_seed = str(min(int(s) for s in p3["mse"]["feature_statistics"]))
-    macros["PThreeVarTargetMSE"] = num(p3["mse"]["feature_statistics"][first_seed]["target_total_variance"], 2)
+    macros["PThreeVarTargetMSE"] = num(target_mse, 2)
     macros["PThreeVarTargetADDA"] = f"{p3['adda']['feature_statistics'][first_seed]['target_total_variance']:.0f}"
-    rows = [f"{seed} & {pct(adda)} & {pct(mse)} \\\\" for seed, adda, mse in
-            zip(sorted(p3["adda"]["feature_statistics"], key=int), p3["adda"]["per_seed"], p3["mse"]["per_seed"])]
+    macros["PThreeFirstSeed"] = first_seed
+    rows = [f"{seed} & {pct(svhn)} & {pct(source)} & {pct(adda)} & {pct(mse)} \\\\" for seed, svhn, source, adda, mse in
+            zip(seeds, p3["source"]["svhn_test_per_seed"], p3["source_only"]["per_seed"],
+                p3["adda"]["per_seed"], p3["mse"]["per_seed"])]
     macros["PThreeSeedRows"] = "\n".join(rows)
+    macros.update(problem3_sentences(p3))
     return macros
+
+
+def accuracy_range(values):
+    low, high = min(values), max(values)
+    return pct(low) if low == high else f"{pct(low)}--{pct(high)}"
+
+
+def adda_outcome(run):
+    """How ADDA compares with source-only, seed by seed (each seed has its own source model)."""
+    gains = [adda - source for adda, source in zip(run["adda"]["per_seed"], run["source_only"]["per_seed"])]
+    n, better = len(gains), sum(gain > 0 for gain in gains)
+    span = (f"{100 * min(gains):+.1f}" if len(gains) == 1 else
+            f"{100 * min(gains):+.1f} to {100 * max(gains):+.1f}")
+    if better == n:
+        verdict = "ADDA beats source-only in every seed"
+    elif better == 0:
+        verdict = "ADDA does not beat source-only in any seed"
+    else:
+        verdict = f"ADDA beats source-only in {better} of {n} seeds"
+    return f"{verdict} ({span} percentage points)"
+
+
+def mse_outcome(run):
+    mse, source = run["mse"]["mean"], run["source_only_mnist_acc"]
+    relation = "below" if mse < source else "not below"
+    return f"{pct(mse)}\\,\\% on average, {relation} source-only ({pct(source)}\\,\\%)"
+
+
+def problem3_sentences(p3):
+    """Sentences that state an outcome of Problem 3, from the results (never typed in report.tex)."""
+    first = str(p3["seeds"][0])
+    variance = p3["mse"]["feature_statistics"][first]["target_total_variance"]
+    before = p3["source_feature_statistics"]["target_total_variance"]
+    collapse = (f"the total variance of the MNIST features falls from {before:.0f} (source encoder) to "
+                f"{num(variance, 2)}: the features collapse towards a point"
+                if variance < 0.1 * before else
+                f"the total variance of the MNIST features goes from {before:.0f} (source encoder) to "
+                f"{num(variance, 2)}, which is no collapse to a point in this run")
+    loss = sum(p3["adda"]["discriminator_loss_final"]) / len(p3["adda"]["discriminator_loss_final"])
+    settled = ("close to $\\log 2\\approx0.693$, the equilibrium of Problem 1d: the discriminator can "
+               "barely tell the domains apart" if abs(loss - 0.693) < 0.05 else
+               "away from $\\log 2\\approx0.693$: the discriminator still separates the domains")
+    shares = p3["tsne_same_digit_neighbour"]
+    tsne = (f"for {pct(shares['before'], 0)}\\,\\% of the MNIST points the nearest SVHN point in the "
+            f"embedding shows the same digit before adaptation, {pct(shares['after'], 0)}\\,\\% after ADDA")
+    tsne += ("; the MNIST features are drawn towards their own digit's source cluster"
+             if shares["after"] > shares["before"] + 0.02 else
+             "; in this run ADDA does not draw them measurably closer to their own digit's source cluster")
+    return {"PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
+            "PThreeCollapse": collapse, "PThreeDiscSettled": settled, "PThreeTSNE": tsne}
+
+
+def optional_run(results_dir, name, missing):
+    path = results_dir / f"{name}.json"
+    return (load(results_dir, name), path) if path.exists() else (None, missing)
 
 
 def real_mnist_macros(results_dir):
     """The optional run with the real MNIST as the target (`make problem3-real-mnist`), if made."""
-    path = results_dir / "problem3_real_mnist.json"
-    if not path.exists():
+    run, path = optional_run(results_dir, "problem3_real_mnist", None)
+    if run is None:
         return {"PThreeRealMNIST": "That run was not made for this report; "
                                    "\\texttt{make problem3-real-mnist MNIST\\_DIR=}\\textit{folder} makes it."}
-    run = load(results_dir, "problem3_real_mnist")
     if run["data_source"]["mnist"] != "real":
         raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
+    return {"PThreeRealMNIST": run_paragraph(run, "In that run")}
+
+
+def run_paragraph(run, opening):
+    """One run of Problem 3 from its results: data, source-only, ADDA, MSE, seed by seed."""
     per_seed = ", ".join(pct(v) for v in run["adda"]["per_seed"])
-    text = (f"In that run (SVHN: {run['data_source']['svhn']}; MNIST: real, "
-            f"{run['n_images']['mnist_train']} unlabelled training and {run['n_images']['mnist_test']} "
-            f"test images{'; a --quick run' if run['quick'] else ''}) the source-only model reaches "
-            f"{pct(run['source_only_mnist_acc'])}\\,\\% on the MNIST test set, ADDA "
-            f"{pct(run['adda']['mean'])}\\,$\\pm$\\,{pct(run['adda']['std'])}\\,\\% over "
-            f"{len(run['adda']['per_seed'])} seeds ({per_seed}\\,\\%), and the MSE variant "
-            f"{pct(run['mse']['mean'])}\\,$\\pm$\\,{pct(run['mse']['std'])}\\,\\%.")
-    return {"PThreeRealMNIST": text}
+    quick = "; a --quick run" if run["quick"] else ""
+    return (f"{opening} (SVHN: {run['data_source']['svhn']}, {run['n_images']['svhn_train']} training "
+            f"images; MNIST: {run['data_source']['mnist']}, {run['n_images']['mnist_train']} unlabelled "
+            f"training and {run['n_images']['mnist_test']} test images; {len(run['seeds'])} whole-pipeline "
+            f"seeds{quick}) the source models reach {pct(run['source']['svhn_test_acc'])}\\,\\% on SVHN's "
+            f"test images and {pct(run['source_only_mnist_acc'])}\\,$\\pm$\\,"
+            f"{pct(run['source_only']['std'])}\\,\\% on MNIST; after {run['adda']['settings']['iterations']} "
+            f"ADDA iterations MNIST accuracy is {pct(run['adda']['mean'])}\\,$\\pm$\\,"
+            f"{pct(run['adda']['std'])}\\,\\% ({per_seed}\\,\\%): {adda_outcome(run)}. The MSE variant "
+            f"reaches {mse_outcome(run)}.")
+
+
+def real_svhn_macros(results_dir):
+    """The run on real SVHN crops and the real MNIST (`make problem3-real-svhn`), if made."""
+    run, path = optional_run(results_dir, "problem3_real_svhn", None)
+    if run is None:
+        return {"PThreeRealSVHN": "That run was not made for this report; \\texttt{make problem3-real-svhn "
+                                  "SVHN\\_DIR=}\\textit{folder} \\texttt{MNIST\\_DIR=}\\textit{folder} makes it.",
+                "PThreeHaveRealSVHN": "0"}
+    if run["data_source"] != {"svhn": "real", "mnist": "real"}:
+        raise UserError(f"{path}: not a run on real SVHN and real MNIST ({run['data_source']})")
+    return {"PThreeRealSVHN": run_paragraph(run, "In that run"), "PThreeHaveRealSVHN": "1"}
+
+
+def long_run_macros(results_dir):
+    """One seed at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse?"""
+    run, _ = optional_run(results_dir, "problem3_long", None)
+    if run is None:
+        return {"PThreeLongRun": "The long run was not made for this report; \\texttt{make problem3-long} "
+                                 "makes it.", "PThreeHaveLongRun": "0"}
+    seed = str(run["seeds"][0])
+    monitor = run["adda"]["monitor"][seed]
+    iterations, accuracy = monitor["iteration"], monitor["target_acc"]
+    source = run["source_only"]["per_seed"][0]
+    last_quarter = [a for i, a in zip(iterations, accuracy) if i >= 0.75 * iterations[-1]]
+    collapsed = min(last_quarter) < 0.2
+    trend = ("it collapses (accuracy below 20\\,\\% in its last quarter)" if collapsed else
+             f"it does not collapse: over its last quarter the monitored accuracy stays between "
+             f"{pct(min(last_quarter))} and {pct(max(last_quarter))}\\,\\%")
+    peak_at = iterations[accuracy.index(max(accuracy))]
+    text = (f"One seed run for {iterations[-1]} iterations, the length of ADDA's published recipe "
+            f"(SVHN: {run['data_source']['svhn']}, MNIST: {run['data_source']['mnist']}; "
+            f"\\fig{{fig:p3long}}): source-only {pct(source)}\\,\\%, final iterate "
+            f"{pct(run['adda']['per_seed'][0])}\\,\\% (MSE variant {pct(run['mse']['per_seed'][0])}\\,\\%); "
+            f"{trend}; the highest monitored reading, {pct(max(accuracy))}\\,\\%, came at iteration "
+            f"{peak_at} (monitoring only: it chooses nothing).")
+    return {"PThreeLongRun": text, "PThreeHaveLongRun": "1"}
 
 
 def data_notice(p2, p3, quick):
@@ -309,7 +415,8 @@ def main(argv=None):
     quick = any(p["quick"] for p in (p1, p2, p3))
     macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick)}
     for part in (problem1_macros(p1), problem2_macros(p2), problem3_macros(p3),
-                 real_mnist_macros(args.results)):
+                 real_mnist_macros(args.results), real_svhn_macros(args.results),
+                 long_run_macros(args.results)):
         macros.update(part)
     lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
     lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]

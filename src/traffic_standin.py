@@ -6,13 +6,14 @@ check, see scripts/check_real_photos.py). The analysis in problem2_traffic.py ne
 written here except through the same loaders as the exam's data; the truth file is read only by the
 final evaluation, and only when the files it lists are exactly the files in the folder.
 """
-import hashlib
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from utils import file_digest
 
 CLASSES = ["restriction signs", "speed limits", "stop signs", "warning signs", "yield signs"]
 TRIGGER_KINDS = ["patch", "border"]
@@ -160,10 +161,6 @@ def standin_trigger(seed, poisoned_class=None, kind=None):
         colour = [int(v) for v in rng.choice([[20, 120, 255], [250, 60, 230]])]
     return {"poisoned_class": poisoned_class, "kind": kind, "box": [round(v, 4) for v in box],
             "colour": colour, "border_width": 0.1, "seed": seed}
-
-
-def file_digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def write_truth(directory, trigger, data_source):

@@ -27,12 +27,14 @@ def quick_outputs(tmp_path_factory):
     """Problems 1-3 run once with --quick on small stand-ins, into one OUT folder (as `make all
     QUICK=1` would), shared by the end-to-end, report and zip tests. Returns (root, completed runs)."""
     import problem2_traffic
-    import problem3_adda
+    import digits_standin
     root = tmp_path_factory.mktemp("quick")
     signs, digits = root / "signs", root / "digits"
     problem2_traffic.write_standin(signs, seed=0, train_per_class=80, test_per_class=20)
-    problem3_adda.write_svhn_standin(digits, seed=0, train_count=6000, test_count=1000)
-    problem3_adda.write_mnist_standin(digits, seed=0, train_count=3000, test_count=1000)
+    digits.mkdir()
+    digits_standin.write_svhn_standin({split: digits / name for split, name in
+                                       digits_standin.SVHN_FILES.items()}, 0, 6000, 1000)
+    digits_standin.write_mnist_standin(digits, seed=0, train_count=3000, test_count=1000)
     common = ["--quick", "--out", root / "out"]
     runs = {
         "problem1": run_script("problem1_checks.py", *common),

@@ -8,6 +8,7 @@ import pytest
 import scipy.io
 import torch
 
+import digits_standin
 import problem3_adda as p3
 from conftest import SHARED_DATA
 from utils import UserError
@@ -46,12 +47,13 @@ def test_real_mnist_loads_with_its_known_counts():
     folder = SHARED_DATA / "mnist"
     if not folder.exists() and not os.environ.get("CI"):
         pytest.skip("../shared/data/mnist is not beside this checkout")
-    splits = p3.load_mnist(folder)
+    splits, files = p3.load_mnist(folder)
+    assert len(files) == 4 and not digits_standin.is_standin(folder, "mnist", files)
     assert splits["train"][0].shape == (60000, 28, 28) and splits["test"][0].shape == (10000, 28, 28)
     assert np.bincount(splits["test"][1].numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958,
                                                                1028, 974, 1009]
     assert abs(splits["train"][0].float().mean().item() / 255 - 0.1307) < 1e-3
-    assert p3.mnist_to_network(splits["test"][0][:4]).shape == (4, 3, 32, 32)
+    assert p3.mnist_to_network(splits["test"][0][:4]).shape == (4, 1, 32, 32)
 
 
 @pytest.mark.parametrize("kind", ["npz", "mat"])
@@ -63,20 +65,93 @@ def test_mnist_npz_and_mat(tmp_path, kind):
         np.savez(tmp_path / "mnist.npz", **arrays)
     else:
         scipy.io.savemat(tmp_path / "mnist.mat", arrays)
-    splits = p3.load_mnist(tmp_path)
+    splits, _ = p3.load_mnist(tmp_path)
     assert np.array_equal(splits["train"][0].numpy(), arrays["x_train"])
     assert splits["test"][1].tolist() == [0, 1, 2]
 
 
 def test_standins_are_written_in_the_real_formats(tmp_path):
-    p3.write_svhn_standin(tmp_path, seed=0, train_count=30, test_count=10)
-    p3.write_mnist_standin(tmp_path, seed=0, train_count=30, test_count=10)
+    svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
+    digits_standin.write_svhn_standin(svhn, seed=0, train_count=30, test_count=10)
+    digits_standin.write_mnist_standin(tmp_path, seed=0, train_count=30, test_count=10)
     raw = scipy.io.loadmat(tmp_path / "train_32x32.mat")
     assert raw["X"].shape == (32, 32, 3, 30) and raw["X"].dtype == np.uint8
     assert raw["y"].shape == (30, 1) and set(raw["y"].ravel()) <= set(range(1, 11))
     with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz") as handle:
         assert struct.unpack(">IIII", handle.read(16)) == (2051, 10, 28, 28)
-    assert p3.load_mnist(tmp_path)["test"][0].shape == (10, 28, 28)
+    splits, files = p3.load_mnist(tmp_path)
+    assert splits["test"][0].shape == (10, 28, 28)
+    assert digits_standin.is_standin(tmp_path, "svhn", svhn.values())
+    assert digits_standin.is_standin(tmp_path, "mnist", files)
+
+
+def test_real_files_copied_over_a_standin_are_labelled_real(tmp_path):
+    """The marker outlives the files it describes: the hashes, not the marker's presence, decide."""
+    digits_standin.write_mnist_standin(tmp_path, seed=0, train_count=20, test_count=10)
+    _, files = p3.load_mnist(tmp_path)
+    assert digits_standin.is_standin(tmp_path, "mnist", files)
+    digits_standin.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10, dtype=np.uint8) % 10)
+    assert not digits_standin.is_standin(tmp_path, "mnist", files)
+    svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
+    digits_standin.write_svhn_standin(svhn, seed=0, train_count=20, test_count=10)
+    write_svhn(svhn["test"], n=10)
+    assert not digits_standin.is_standin(tmp_path, "svhn", svhn.values())
+
+
+def test_a_default_folder_with_only_mnist_test_files_is_never_overwritten(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data" / "problem3"
+    folder.mkdir(parents=True)
+    write_mnist_idx(folder)
+    (folder / "train-images-idx3-ubyte").unlink()
+    (folder / "train-labels-idx1-ubyte").unlink()
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    args = p3.parse_arguments(["--svhn-dir", str(tmp_path / "svhn")])
+    (tmp_path / "svhn").mkdir()
+    write_svhn(tmp_path / "svhn" / "train_32x32.mat")
+    write_svhn(tmp_path / "svhn" / "test_32x32.mat")
+    with pytest.raises(UserError, match="train-images-idx3-ubyte: missing"):
+        p3.prepare_data(args)
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_torchvision_mnist_raw_layout_is_found(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_mnist_idx(raw)
+    splits, files = p3.load_mnist(tmp_path)
+    assert splits["train"][0].shape == (2, 28, 28) and files[0].parent == raw
+
+
+def test_matlab_v73_svhn_is_refused_with_how_to_convert(tmp_path):
+    """A v7.3 .mat is HDF5 behind MATLAB's 128-byte header with version 0x0200."""
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema"
+    (tmp_path / "train_32x32.mat").write_bytes(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM"
+                                               + b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(UserError, match=r"v7\.3 \(HDF5\).*-v7") as error:
+        p3.load_svhn_mat(tmp_path / "train_32x32.mat")
+    assert "train_32x32.mat" in str(error.value)
+
+
+def test_to_input_is_per_image_grey_standardised_and_float_only_per_batch():
+    rng = np.random.default_rng(0)
+    colour = torch.from_numpy(rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8))
+    inputs = p3.to_input(colour)
+    assert inputs.shape == (4, 3, 32, 32) and inputs.dtype == torch.float32
+    assert torch.equal(inputs[:, 0], inputs[:, 2])  # grey: three equal channels
+    assert torch.allclose(inputs.mean((1, 2, 3)), torch.zeros(4), atol=1e-5)
+    grey = 0.299 * colour[:, 0].float() + 0.587 * colour[:, 1].float() + 0.114 * colour[:, 2].float()
+    spread = grey.std((1, 2))
+    assert torch.allclose(inputs[:, 0].std((1, 2)), spread / (spread + 1), atol=1e-4)  # ~1 for real contrast
+    # brightness and contrast of an image do not change its input (the point of the normalisation)
+    brighter = (colour.float() * 0.5 + 60).round().to(torch.uint8)
+    brighter_inputs = p3.to_input(brighter)
+    for a, b in zip(brighter_inputs, inputs):
+        assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.999
+    one_channel = torch.from_numpy(rng.integers(0, 256, (2, 1, 32, 32), dtype=np.uint8))
+    assert p3.to_input(one_channel).shape == (2, 3, 32, 32)
+    flat = torch.full((1, 1, 32, 32), 200, dtype=torch.uint8)
+    assert torch.equal(p3.to_input(flat), torch.zeros(1, 3, 32, 32))
 
 
 def test_discriminator_is_500_500_and_an_output():
@@ -87,24 +162,31 @@ def test_discriminator_is_500_500_and_an_output():
     assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
 
 
-def test_one_adda_step_changes_only_the_target_encoder():
+def one_step(make_step):
     torch.manual_seed(0)
     source_encoder = p3.WideLeNetEncoder((6, 16), (120, 84)).requires_grad_(False)
-    classifier = torch.nn.Linear(84, 10).requires_grad_(False)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
     target_encoder.load_state_dict(source_encoder.state_dict())
     target_encoder.requires_grad_(True)
-    discriminator = p3.make_discriminator(84)
-    before = {name: [p.clone() for p in module.parameters()] for name, module in
-              [("source", source_encoder), ("classifier", classifier), ("target", target_encoder),
-               ("discriminator", discriminator)]}
-    p3.adda_step(source_encoder, target_encoder, discriminator, torch.randn(8, 3, 32, 32),
-                 torch.randn(8, 3, 32, 32), torch.optim.Adam(discriminator.parameters(), 1e-3),
-                 torch.optim.Adam(target_encoder.parameters(), 1e-3))
+    before = {name: [p.clone() for p in module.parameters()]
+              for name, module in [("source", source_encoder), ("target", target_encoder)]}
+    step = make_step(source_encoder, target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3))
+    losses = step(torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32))
     changed = {name: any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters()))
-               for name, module in [("source", source_encoder), ("classifier", classifier),
-                                    ("target", target_encoder), ("discriminator", discriminator)]}
-    assert changed == {"source": False, "classifier": False, "target": True, "discriminator": True}
+               for name, module in [("source", source_encoder), ("target", target_encoder)]}
+    return changed, losses
+
+
+def test_one_adda_step_changes_only_the_target_encoder_and_discriminator():
+    args = p3.parse_arguments([])
+    changed, losses = one_step(p3.adda_step(args, torch.device("cpu")))
+    assert changed == {"source": False, "target": True}
+    assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc"}
+
+
+def test_one_mse_step_changes_only_the_target_encoder():
+    changed, losses = one_step(p3.mse_step)
+    assert changed == {"source": False, "target": True} and set(losses) == {"mse_loss"}
 
 
 def test_quick_run_adda_beats_source_only_on_standins(quick_outputs):
@@ -115,7 +197,12 @@ def test_quick_run_adda_beats_source_only_on_standins(quick_outputs):
     assert results["data_source"] == {"svhn": "stand-in", "mnist": "stand-in"}
     assert results["source"]["svhn_test_acc"] > 0.5
     assert results["adda"]["mean"] >= results["source_only_mnist_acc"]
-    assert len(results["adda"]["per_seed"]) == len(results["mse"]["per_seed"]) == 2
+    for method in ("source_only", "adda", "mse"):
+        assert len(results[method]["per_seed"]) == 2
+    # whole-pipeline seeds: each seed trains its own source model
+    assert results["source"]["svhn_test_per_seed"][0] != results["source"]["svhn_test_per_seed"][1]
+    assert results["mse"]["settings"]["iterations"] == results["adda"]["settings"]["iterations"]
+    assert results["mse"]["settings"]["betas"] == results["adda"]["settings"]["betas"]
     for key in ("svhn_train_acc", "svhn_test_acc"):
         assert key in results["source"]
     assert (root / "out" / "figures" / "p3_tsne.pdf").exists()
@@ -173,6 +260,7 @@ def test_bad_mnist_gives_a_clear_error(tmp_path, kwargs, message):
     with pytest.raises(UserError, match=message) as error:
         p3.load_mnist(tmp_path)
     assert "ubyte" in str(error.value)
+
 
 
 def test_missing_mnist_label_file_is_named(tmp_path):
