@@ -68,12 +68,12 @@ def render_house_numbers(count, rng, bar=0):
         direction = -1 if lightness > 128 else 1
         if rng.random() < 0.3:
             direction = -direction  # the less likely polarity, where there is room for it
-        magnitude = rng.uniform(35, 160)  # faint to strong contrast
+        magnitude = rng.uniform(25, 150)  # faint to strong contrast
         foreground = np.clip(background + direction * magnitude * rng.uniform(0.8, 1.2, 3), 0, 255)
         canvas = Image.new("RGB", (64, 48), tuple(int(v) for v in background))
         draw = ImageDraw.Draw(canvas)
         font = fonts[rng.integers(len(fonts))]
-        spacing = font.size * rng.uniform(0.5, 0.7)
+        spacing = font.size * rng.uniform(0.45, 0.65)
         center = (32 + rng.uniform(-3, 3), 24 + rng.uniform(-3, 3))
         for offset, digit in ((-spacing, rng.integers(10)), (0, labels[i]), (spacing, rng.integers(10))):
             if offset and rng.random() < 0.25:
@@ -87,8 +87,8 @@ def render_house_numbers(count, rng, bar=0):
         pixels += texture[..., None] * rng.uniform(0, 50) + np.linspace(-1, 1, 32)[:, None, None] * \
             rng.uniform(-40, 40, 3)
         pixels = pixels * rng.uniform(0.8, 1.2, 3) + rng.uniform(-20, 20, 3)  # colour cast
-        pixels = ndimage.gaussian_filter(pixels, (rng.exponential(0.9),) * 2 + (0,))
-        pixels += rng.normal(0, rng.uniform(2, 16), pixels.shape)
+        pixels = ndimage.gaussian_filter(pixels, (rng.exponential(1.3),) * 2 + (0,))
+        pixels += rng.normal(0, rng.uniform(2, 22), pixels.shape)
         images[i] = np.clip(pixels, 0, 255).astype(np.uint8)
     return images, labels
 

@@ -157,10 +157,15 @@ def check_he_steps(generator=None):
     return checks
 
 
+def below(ax):
+    """The legend under the panel, off the curves."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
+
+
 def plot_he(generator):
     """Variance against depth for several weight scales: only He's 2/n is flat."""
     scales = {"Var(w)=1/n (LeCun)": 1.0, "Var(w)=2/n (He)": 2.0, "Var(w)=3/n": 3.0}
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.1))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.7))
     summary = {}
     for label, scale in scales.items():
         forward, backward = layer_variances(scale, 40, 512, 1000, generator=generator)
@@ -178,7 +183,7 @@ def plot_he(generator):
     axes[2].set_title("3x3 conv: forward Var(y_l)")
     for ax in axes:
         ax.set_xlabel("layer l")
-    axes[0].legend()
+    below(axes[1])
     save_figure(fig, OUT, "p1_he_variance_vs_depth")
     return summary
 
@@ -211,7 +216,7 @@ def check_xavier_vs_he(generator=None):
 
 def plot_xavier_vs_he(generator, measured_ratios):
     networks = [("linear", lambda y: y), ("tanh", torch.tanh), ("ReLU", torch.relu)]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.1), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.9), sharey=True)
     ratios = {}
     for ax, (init, scale) in zip(axes, [("Xavier, Var(w)=2/(n_in+n_out)", 1.0),
                                         ("He, Var(w)=2/n_in", 2.0)]):
@@ -222,7 +227,7 @@ def plot_xavier_vs_he(generator, measured_ratios):
             ratios[f"{init.split(',')[0]} {name}"] = ratio
         ax.set_title(init)
         ax.set_xlabel("layer l")
-        ax.legend()
+        below(ax)
     axes[0].set_ylabel("Var(y_l)")
     save_figure(fig, OUT, "p1_xavier_vs_he")
     return ratios
@@ -301,7 +306,7 @@ def plot_bernoulli_kl():
     axes[1].set_ylim(0, 3)
     axes[1].set_xlabel("p (solid) or q (dashed)")
     axes[1].set_title("asymmetric, and unbounded as q -> 0 or 1")
-    axes[1].legend()
+    axes[1].legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
     save_figure(fig, OUT, "p1_bernoulli_kl")
 
 
@@ -387,7 +392,7 @@ def check_gan_optimum(d_star_formula=optimal_discriminator):
 def plot_gan_optimum():
     p_data = P_DATA.pdf(X_GRID)
     p_g = P_G_APART.pdf(X_GRID)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.1))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     axes[0].plot(X_GRID, p_data, label="p_data = N(0, 1)")
     axes[0].plot(X_GRID, p_g, label="p_g = N(1.5, 0.7^2)")
     axes[0].plot(X_GRID, optimal_discriminator(p_data, p_g), "k", label="D*(x)")
@@ -395,13 +400,13 @@ def plot_gan_optimum():
                  ms=3, color="tab:red", label="numerical argmax")
     axes[0].set_xlim(-4, 5)
     axes[0].set_title("generator not converged")
-    axes[0].legend()
+    below(axes[0])
     axes[1].plot(X_GRID, p_data, label="p_data = p_g")
     axes[1].plot(X_GRID, optimal_discriminator(p_data, p_data), "k", label="D*(x) = 1/2")
     axes[1].set_xlim(-4, 4)
     axes[1].set_ylim(0, 1)
     axes[1].set_title("converged: p_g = p_data")
-    axes[1].legend()
+    below(axes[1])
     constant_d = np.linspace(0.01, 0.99, 197)
     values = [value_function(p_data, p_data, np.full_like(p_data, d)) for d in constant_d]
     axes[2].plot(constant_d, values)
@@ -411,8 +416,9 @@ def plot_gan_optimum():
     axes[2].set_ylabel("V(G, D)")
     axes[2].set_ylim(-5, 0)
     axes[2].set_title("V against D when p_g = p_data")
-    axes[2].legend()
+    below(axes[2])
     save_figure(fig, OUT, "p1_gan_optimum")
+
 
 
 # --------------------------------------------------------------------------------------------------

@@ -694,14 +694,20 @@ def plot_confusions(report, classes, out, name, title):
 def plot_test_predictions(data, report, out, name):
     images, labels = data["test"]
     predictions = report["test"]["predictions"]
-    fig, axes = plt.subplots(len(data["classes"]), 6, figsize=(7.5, 6.4))
+    # Drawn at about the size it has in the report, so 9-10 pt here stays readable there.
+    fig, axes = plt.subplots(len(data["classes"]), 6, figsize=(5.6, 5.6))
+    for ax in axes.flat:
+        bare(ax)
     for row in range(len(data["classes"])):
         for col, i in enumerate(torch.nonzero(labels == row).flatten()[:6]):
             wrong = predictions[i] != row
-            show(axes[row, col], images[i], f"-> {short_name(data['classes'][predictions[i]])}")
-            axes[row, col].title.set_color("red" if wrong else "green")
-        axes[row, 0].set_ylabel(short_name(data["classes"][row]), fontsize=8, rotation=0, ha="right")
-    fig.suptitle("test images: predicted class (green right, red wrong); rows are the true classes")
+            show(axes[row, col], images[i])
+            axes[row, col].set_title(short_name(data["classes"][predictions[i]]), fontsize=8.5,
+                                     color="red" if wrong else "green", fontweight="bold" if wrong else None)
+        axes[row, 0].set_ylabel(short_name(data["classes"][row]), fontsize=10, rotation=0, ha="right",
+                                va="center")
+    fig.suptitle("test images by true class (rows); title: predicted class\n"
+                 "(green right, red bold wrong)", fontsize=10)
     save_figure(fig, out, name)
 
 

@@ -66,6 +66,8 @@ def parse_arguments(argv=None):
     adapt.add_argument("--discriminator-lr", "--adda-lr-discriminator", dest="discriminator_lr",
                        type=float, default=2e-4,
                        help="Adam lr of the discriminator; equal to the encoder's: neither is favoured")
+    adapt.add_argument("--no-mse", action="store_true",
+                       help="skip the MSE variant (3c), e.g. for a long run that checks ADDA's schedule")
     adapt.add_argument("--monitor-every", type=int, default=100,
                        help="iterations between target-accuracy readings (monitoring only)")
     adapt.add_argument("--monitor-images", type=int, default=2000,
@@ -416,12 +418,13 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
 
     def monitor(iteration):
-        test_images = mnist["test"][0][monitor_subset]
+        target_features = features(target_encoder, mnist["test"][0][monitor_subset], device)
+        with torch.no_grad():
+            predictions = classifier(target_features.to(device)).argmax(1).cpu()
         curves["monitor_iteration"].append(iteration)
-        curves["target_acc"].append((predict(target_encoder, classifier, test_images, device) ==
-                                     mnist["test"][1][monitor_subset]).float().mean().item())
-        stats = feature_statistics(features(target_encoder, test_images, device), source_reference)
-        curves["target_total_variance"].append(stats["target_total_variance"])
+        curves["target_acc"].append((predictions == mnist["test"][1][monitor_subset]).float().mean().item())
+        curves["target_total_variance"].append(
+            feature_statistics(target_features, source_reference)["target_total_variance"])
         target_encoder.train()
 
     monitor(0)
@@ -641,12 +644,13 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     axes[2].axhline(np.mean(list(source_only.values())), color="k", lw=0.8,
                     label="source only (mean)")
     axes[0].set_title("ADDA losses (moving average)")
-    axes[1].set_title("MSE variant: feature MSE")
+    axes[1].set_title("MSE variant: feature MSE" if mse_runs else "MSE variant: not run (--no-mse)")
     axes[2].set_title("MNIST test accuracy (monitoring only)")
     axes[2].set_ylim(0, 1)
     for ax in axes:
         ax.set_xlabel("iteration")
-        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
@@ -732,7 +736,7 @@ def main(argv=None):
 
     sources, shapes = answer_3a(svhn, seeds, args, checkpoints, device, out)
     source_only = answer_3b(sources, mnist, args, device, out)
-    mse_runs = answer_3c(sources, svhn, mnist, args, checkpoints, device)
+    mse_runs = {} if args.no_mse else answer_3c(sources, svhn, mnist, args, checkpoints, device)
     adda_runs = answer_3d(sources, svhn, mnist, args, checkpoints, device)
 
     first = seeds[0]
@@ -751,10 +755,11 @@ def main(argv=None):
 
     source_acc = mean_std([source_only[s]["acc"] for s in seeds])
     adda = mean_std([adda_runs[s]["acc"] for s in seeds])
-    mse = mean_std([mse_runs[s]["acc"] for s in seeds])
+    mse = mean_std([mse_runs[s]["acc"] for s in seeds]) if mse_runs else None
     gains = [adda_runs[s]["acc"] - source_only[s]["acc"] for s in seeds]
     print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda['mean']:.3f} "
-          f"+- {adda['std']:.3f}; MSE {mse['mean']:.3f} +- {mse['std']:.3f} over seeds {seeds}")
+          f"+- {adda['std']:.3f}" + (f"; MSE {mse['mean']:.3f} +- {mse['std']:.3f}" if mse else "")
+          + f" over seeds {seeds}")
     settings = {"iterations": args.adapt_iterations, "lr_target": args.adapt_lr,
                 "betas": [0.5, 0.999], "batch_size": args.batch_size, "stopping": "fixed schedule, "
                 "final iterate", "optimiser": "Adam"}
@@ -779,8 +784,9 @@ def main(argv=None):
                  "monitor": {s: {"iteration": r["curves"]["monitor_iteration"],
                                  "target_acc": r["curves"]["target_acc"]} for s, r in adda_runs.items()},
                  "settings": {**settings, "lr_discriminator": args.discriminator_lr}},
-        "mse": {**mse, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
-                "settings": {**settings, "lr": args.adapt_lr}},
+        "mse": None if mse is None else {
+            **mse, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
+            "settings": {**settings, "lr": args.adapt_lr}},
         "tsne_same_digit_neighbour": tsne_class_separation(embeddings),
         "source_feature_statistics": source_variance,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),

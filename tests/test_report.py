@@ -85,19 +85,80 @@ def test_report_without_results_is_a_clear_error(tmp_path):
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "r.tex")])
 
 
-def test_the_real_mnist_paragraph_comes_from_its_run_or_says_it_is_missing(tmp_path):
+def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1, 2)):
+    """A results file of Problem 3 with the fields the report reads, per-seed accuracies given."""
+    def spread(values):
+        mean = sum(values) / len(values)
+        return {"per_seed": list(values), "mean": mean,
+                "std": (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5}
+    return {"data_source": {"svhn": svhn, "mnist": mnist}, "quick": False, "seeds": list(seeds),
+            "n_images": {"svhn_train": 4000, "mnist_train": 60000, "mnist_test": 10000},
+            "source": {"svhn_test_acc": 0.85}, "source_only_mnist_acc": spread(source_only)["mean"],
+            "source_only": spread(source_only), "adda": {**spread(adda), "settings": {"iterations": 1500}},
+            "mse": spread(mse)}
+
+
+def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(tmp_path):
     assert "not made" in report_numbers.real_mnist_macros(tmp_path)["PThreeRealMNIST"]
-    run = {"data_source": {"svhn": "stand-in", "mnist": "real"}, "quick": False,
-           "n_images": {"mnist_train": 60000, "mnist_test": 10000}, "source_only_mnist_acc": 0.6131,
-           "adda": {"per_seed": [0.861, 0.85, 0.87], "mean": 0.8603, "std": 0.01},
-           "mse": {"per_seed": [0.1, 0.11, 0.1], "mean": 0.1033, "std": 0.0058}}
-    (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
-    text = report_numbers.real_mnist_macros(tmp_path)["PThreeRealMNIST"]
-    assert "61.3" in text and "86.0" in text and "86.1, 85.0, 87.0" in text and "10.3" in text
-    run["data_source"]["mnist"] = "stand-in"
+    assert "not made" in report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHN"]
+    run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.118, 0.113, 0.114])
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
+    text = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHN"]
+    assert "74.0, 75.7, 72.0" in text and "ADDA beats source-only in every seed (+8.0 to +8.7" in text
+    assert "11.5\\,\\% on average, below source-only" in text
+    run["data_source"]["svhn"] = "stand-in"
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
+    with pytest.raises(report_numbers.UserError, match="not a run on real SVHN and real MNIST"):
+        report_numbers.real_svhn_macros(tmp_path)
+    run["data_source"] = {"svhn": "stand-in", "mnist": "stand-in"}
     (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
     with pytest.raises(report_numbers.UserError, match="not the real data set"):
         report_numbers.real_mnist_macros(tmp_path)
+
+
+@pytest.mark.parametrize("adda, verdict", [
+    ([0.74, 0.76, 0.72], "ADDA beats source-only in every seed"),
+    ([0.60, 0.61, 0.62], "ADDA does not beat source-only in any seed"),
+    ([0.70, 0.60, 0.62], "ADDA beats source-only in 1 of 3 seeds"),
+])
+def test_the_adda_sentence_follows_the_numbers(adda, verdict):
+    run = problem3_run([0.66, 0.67, 0.64], adda, [0.1, 0.1, 0.1])
+    text = report_numbers.adda_outcome(run)
+    assert text.startswith(verdict)
+    opposite = {"every": "does not beat", "does not": "in every seed"}
+    assert not any(key in verdict and other in text for key, other in opposite.items())
+
+
+def test_the_mse_and_collapse_sentences_follow_the_numbers():
+    run = problem3_run([0.66, 0.67, 0.64], [0.7] * 3, [0.1] * 3)
+    assert "below source-only" in report_numbers.mse_outcome(run)
+    assert "not below" in report_numbers.mse_outcome(problem3_run([0.3] * 3, [0.7] * 3, [0.5] * 3))
+    run.update(seeds=[0], source_feature_statistics={"target_total_variance": 300.0},
+               mse={**run["mse"], "feature_statistics": {"0": {"target_total_variance": 0.02}}},
+               adda={**run["adda"], "discriminator_loss_final": [0.69]},
+               tsne_same_digit_neighbour={"before": 0.5, "after": 0.7})
+    sentences = report_numbers.problem3_sentences(run)
+    assert "collapse towards a point" in sentences["PThreeCollapse"]
+    assert "close to" in sentences["PThreeDiscSettled"] and "drawn towards" in sentences["PThreeTSNE"]
+    run["mse"]["feature_statistics"]["0"]["target_total_variance"] = 250.0
+    run["adda"]["discriminator_loss_final"] = [0.3]
+    run["tsne_same_digit_neighbour"] = {"before": 0.5, "after": 0.5}
+    sentences = report_numbers.problem3_sentences(run)
+    assert "no collapse" in sentences["PThreeCollapse"]
+    assert "still separates" in sentences["PThreeDiscSettled"] and "does not draw" in sentences["PThreeTSNE"]
+
+
+def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
+    assert "not made" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
+    run["adda"]["monitor"] = {"0": {"iteration": [0, 2500, 5000, 7500, 10000],
+                                    "target_acc": [0.66, 0.76, 0.72, 0.71, 0.70]}}
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "does not collapse" in text and "76.0" in text and "iteration 2500" in text
+    run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.1
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "it collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
 
 
 def test_the_hand_in_pins_the_same_packages_as_the_project():
