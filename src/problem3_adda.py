@@ -494,6 +494,7 @@ def adda_step(args, device):
             target_optimiser.step()
             return {"discriminator_loss": discriminator_loss.item(), "target_loss": target_loss.item(),
                     "discriminator_acc": ((domain_logits > 0).float() == domain_labels).float().mean().item()}
+        step.discriminator = discriminator  # for inspection (tests)
         return step
     return make_step
 

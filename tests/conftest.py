@@ -11,9 +11,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(SRC))
 
 
-def run_script(script, *args, cwd=None, timeout=600):
+def run_script(script, *args, cwd=None, timeout=600, src=SRC):
     """Run `python src/<script> args...` in a subprocess; return the CompletedProcess."""
-    return subprocess.run([sys.executable, str(SRC / script), *map(str, args)], cwd=cwd or ROOT,
+    return subprocess.run([sys.executable, str(src / script), *map(str, args)], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -24,23 +24,26 @@ def run():
 
 @pytest.fixture(scope="session")
 def quick_outputs(tmp_path_factory):
-    """Problems 1-3 run once with --quick on small stand-ins, into one OUT folder (as `make all
-    QUICK=1` would), shared by the end-to-end, report and zip tests. Returns (root, completed runs)."""
-    import problem2_traffic
-    import digits_standin
+    """Problems 1-3 run once with --quick, as a grader runs them: from the hand-in (doc/ and src/
+    only, zipped and unzipped into an empty folder), with the commands of src/README.md, on the
+    stand-ins the scripts write into their empty default data folders (smaller than by default, to
+    keep the suite fast). Shared by the end-to-end, report and zip tests. Returns (root, runs), with
+    the figures and results of all three in root/out and the unzipped hand-in in root/hand-in."""
+    import zipfile
+
+    import make_zip
     root = tmp_path_factory.mktemp("quick")
-    signs, digits = root / "signs", root / "digits"
-    problem2_traffic.write_standin(signs, seed=0, train_per_class=80, test_per_class=20)
-    digits.mkdir()
-    digits_standin.write_svhn_standin({split: digits / name for split, name in
-                                       digits_standin.SVHN_FILES.items()}, 0, 6000, 1000)
-    digits_standin.write_mnist_standin(digits, seed=0, train_count=3000, test_count=1000)
+    with zipfile.ZipFile(root / "hand-in.zip", "w") as archive:
+        for relative in make_zip.hand_in_files(ROOT):
+            archive.write(ROOT / relative, relative.as_posix())
+    hand_in = root / "hand-in"
+    zipfile.ZipFile(root / "hand-in.zip").extractall(hand_in)
     common = ["--quick", "--out", root / "out"]
     runs = {
-        "problem1": run_script("problem1_checks.py", *common),
-        "problem2": run_script("problem2_traffic.py", *common, "--data-dir", signs,
-                               "--runs-dir", root / "runs"),
-        "problem3": run_script("problem3_adda.py", *common, "--svhn-dir", digits, "--mnist-dir",
-                               digits, "--runs-dir", root / "runs"),
+        "problem1": run_script("problem1_checks.py", *common, cwd=hand_in, src=hand_in / "src"),
+        "problem2": run_script("problem2_traffic.py", *common, "--standin-train-per-class", 80,
+                               "--standin-test-per-class", 20, cwd=hand_in, src=hand_in / "src"),
+        "problem3": run_script("problem3_adda.py", *common, "--standin-svhn", 6000, 1000,
+                               "--standin-mnist", 3000, 1000, cwd=hand_in, src=hand_in / "src"),
     }
     return root, runs

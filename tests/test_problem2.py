@@ -113,11 +113,12 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
     assert len(results["trigger_box"]) == 4 and results["trigger_iou"] is not None
     for key in ("train_acc", "val_acc", "test_acc", "test_per_class"):
         assert key in results["before"] and key in results["after"]
-    assert (root / "signs-trigger-removed" / "train").is_dir()
+    data = root / "hand-in" / "data"
+    assert (data / "problem2-trigger-removed" / "train").is_dir()
     assert (root / "out" / "figures" / "p2_occlusion_before.pdf").exists()
     # The user's data is untouched: still only the generator's files.
-    assert sorted(p.name for p in (root / "signs").iterdir()) == ["README.txt", traffic_standin.TRUTH_FILE,
-                                                                  "test", "train"]
+    assert sorted(p.name for p in (data / "problem2").iterdir()) == ["README.txt", traffic_standin.TRUTH_FILE,
+                                                                     "test", "train"]
     # The interface the report and the checks read.
     assert set(results["localisation"]) >= {"criterion_met", "threshold", "margin_px"}
     assert results["localisation"]["margin_px"] >= results["localisation"]["localisation_stride_px"]
@@ -130,8 +131,9 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
 
 def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
     root, _ = quick_outputs
-    result = run("problem2_traffic.py", "--quick", "--data-dir", root / "signs", "--out",
-                 root / "rerun", "--runs-dir", root / "runs")
+    hand_in = root / "hand-in"  # the same command in the same folder as the first run
+    result = run("problem2_traffic.py", "--quick", "--out", root / "rerun", "--standin-train-per-class", 80,
+                 "--standin-test-per-class", 20, cwd=hand_in, src=hand_in / "src")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
     assert {"train_before", "train_after", "occlusion_before", "localise"} <= set(results["resumed_stages"])

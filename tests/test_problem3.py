@@ -1,3 +1,4 @@
+import copy
 import gzip
 import json
 import os
@@ -184,6 +185,26 @@ def test_one_adda_step_changes_only_the_target_encoder_and_discriminator():
     assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc"}
 
 
+def test_the_target_encoder_is_trained_with_inverted_labels():
+    """ADDA eq. 9: M_t minimises -log D(M_t(x_t)), i.e. cross-entropy with the label "source" (1) on
+    target features, not the discriminator's own label (0) with the sign flipped."""
+    torch.manual_seed(0)
+    source_encoder = p3.WideLeNetEncoder((6, 16), (120, 84)).requires_grad_(False)
+    target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
+    target_encoder.load_state_dict(source_encoder.state_dict())
+    before = copy.deepcopy(target_encoder)
+    step = p3.adda_step(p3.parse_arguments([]), torch.device("cpu"))(
+        source_encoder, target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3))
+    target_images = torch.randn(16, 3, 32, 32)
+    losses = step(torch.randn(16, 3, 32, 32), target_images)
+    with torch.no_grad():  # D after its own update is the D the encoder's loss was computed with
+        logits = step.discriminator(before(target_images)).squeeze(1)
+    inverted = torch.nn.functional.softplus(-logits).mean().item()   # -log sigmoid(logit)
+    minimax = -torch.nn.functional.softplus(logits).mean().item()    # log(1 - D), the saturating form
+    assert losses["target_loss"] == pytest.approx(inverted, rel=1e-4)
+    assert losses["target_loss"] != pytest.approx(minimax, rel=1e-2)
+
+
 def test_one_mse_step_changes_only_the_target_encoder():
     changed, losses = one_step(p3.mse_step)
     assert changed == {"source": False, "target": True} and set(losses) == {"mse_loss"}
@@ -206,6 +227,16 @@ def test_quick_run_adda_beats_source_only_on_standins(quick_outputs):
     for key in ("svhn_train_acc", "svhn_test_acc"):
         assert key in results["source"]
     assert (root / "out" / "figures" / "p3_tsne.pdf").exists()
+
+
+def test_the_hand_in_alone_runs_all_three_problems(quick_outputs):
+    """The fixture ran every script from the unzipped hand-in: doc/ and src/ only, nothing else."""
+    root, runs = quick_outputs
+    assert all(result.returncode == 0 for result in runs.values())
+    hand_in = root / "hand-in"
+    assert not (hand_in / "Makefile").exists() and not (hand_in / "tests").exists()
+    assert (hand_in / "src" / "README.md").exists() and (hand_in / "src" / "requirements.txt").exists()
+    assert {p.name for p in hand_in.iterdir()} == {"doc", "src", "data", "runs"}
 
 
 def test_a_missing_svhn_file_is_one_line_exit_2(run, tmp_path):

@@ -156,6 +156,18 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     assert "does not collapse" in text and "76.0" in text and "iteration 2500" in text
+    assert "No default-length run" in text
+    default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "ends at 74.0" in text and "4.0 points below the default schedule" in text
+    run["adda"]["per_seed"] = [0.75]
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "within 2 points" in text and "not on the plateau" not in text
+    run["adda"]["per_seed"] = [0.80]
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "6.0 points short" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.1
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     assert "it collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
