@@ -626,7 +626,9 @@ def smooth(values, window=25):
 
 def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adaptation_curves"):
     """Legends below the panels, off the curves."""
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(11 if mse_runs else 7.5, 3.4))
+    if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
+        axes = [axes[0], None, axes[1]]
     for seed, run in adda_runs.items():
         curves = run["curves"]
         x = np.array(curves["iteration"])
@@ -645,10 +647,11 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     axes[2].axhline(np.mean(list(source_only.values())), color="k", lw=0.8,
                     label="source only (mean)")
     axes[0].set_title("ADDA losses (moving average)")
-    axes[1].set_title("MSE variant: feature MSE" if mse_runs else "MSE variant: not run (--no-mse)")
+    if mse_runs:
+        axes[1].set_title("MSE variant: feature MSE")
     axes[2].set_title("MNIST test accuracy (monitoring only)")
     axes[2].set_ylim(0, 1)
-    for ax in axes:
+    for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)

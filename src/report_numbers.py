@@ -391,6 +391,11 @@ def long_run_macros(results_dir):
             f"{pct(run['adda']['per_seed'][0])}\\,\\%; "
             f"{trend}; the highest monitored reading, {pct(max(accuracy))}\\,\\%, came at iteration "
             f"{peak_at} (monitoring only: it chooses nothing).")
+    loss = run["adda"]["discriminator_loss_final"][0]
+    text += (f" Its discriminator's loss ends at {loss:.2f}"
+             + (" (near $\\log 2$: the game stays balanced)." if abs(loss - 0.693) < 0.05 else
+                f" ({'below' if loss < 0.693 else 'above'} $\\log 2$: the discriminator "
+                f"{'gains the upper hand' if loss < 0.693 else 'loses ground'} as training goes on)."))
     text += " " + default_against_long(run, results_dir)
     return {"PThreeLongRun": text, "PThreeHaveLongRun": "1"}
 

@@ -151,11 +151,13 @@ def test_the_mse_and_collapse_sentences_follow_the_numbers():
 def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     assert "not made" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
+    run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": {"iteration": [0, 2500, 5000, 7500, 10000],
                                     "target_acc": [0.66, 0.76, 0.72, 0.71, 0.70]}}
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     assert "does not collapse" in text and "76.0" in text and "iteration 2500" in text
+    assert "ends at 0.43 (below" in text
     assert "No default-length run" in text
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
     (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
