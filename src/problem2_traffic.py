@@ -716,6 +716,18 @@ def relative_saliency(saliency):
     return saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
 
 
+REPORT_WIDTH_IN = 6.4  # the report's text width: wide figures are shrunk to it
+
+
+def report_points(fig, size):
+    """A font size that prints at `size` pt once the figure is scaled to the report's text width."""
+    return size * max(1.0, fig.get_figwidth() / REPORT_WIDTH_IN)
+
+
+def row_label(ax, text):
+    ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
+
+
 def image_grid(n_rows, n_images, row_height=1.15):
     """Rows of image panels and a narrow last column for colour bars (hidden where unused)."""
     fig, axes = plt.subplots(n_rows, n_images + 1, figsize=(1.15 * n_images + 0.5, row_height * n_rows + 0.6),
@@ -728,9 +740,9 @@ def image_grid(n_rows, n_images, row_height=1.15):
 def colour_bar(fig, shown, cax, label=None):
     cax.axis("on")
     bar = fig.colorbar(shown, cax=cax)
-    bar.ax.tick_params(labelsize=7)
+    bar.ax.tick_params(labelsize=report_points(fig, 7.5))
     if label:
-        bar.set_label(label, fontsize=7)
+        bar.set_label(label, fontsize=report_points(fig, 8))
 
 
 def plot_saliency(images, saliency, out, name, title):
@@ -741,9 +753,9 @@ def plot_saliency(images, saliency, out, name, title):
         shown = axes[1, k].imshow(heat, cmap="hot", alpha=0.7, vmin=0, vmax=1)
         bare(axes[1, k])
     for row, label in enumerate(["image", "saliency"]):
-        axes[row, 0].set_ylabel(label, fontsize=8)
+        row_label(axes[row, 0], label)
     colour_bar(fig, shown, bars[1], "share of max")
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
 
 
@@ -768,7 +780,7 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
     fig, axes, bars = image_grid(1 + 2 * len(occlusions), len(images))
     for k, image in enumerate(images):
         show(axes[0, k], image)
-    axes[0, 0].set_ylabel("image", fontsize=8)
+    row_label(axes[0, 0], "image")
     for r, occlusion in enumerate(occlusions):
         p_row, class_row = axes[1 + 2 * r], axes[2 + 2 * r]
         low = math.floor(float(occlusion["p_true"].min()) * 100) / 100
@@ -780,12 +792,13 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
                                occlusion["size_px"], side, cmap=ListedColormap(colours),
                                vmin=-0.5, vmax=len(classes) - 0.5)
         size = occlusion["size_px"]
-        p_row[0].set_ylabel(f"{size}x{size}:\np({short_name(classes[target_index])})", fontsize=8)
-        class_row[0].set_ylabel(f"{size}x{size}:\nmost probable", fontsize=8)
+        row_label(p_row[0], f"{size}x{size}:\np({short_name(classes[target_index])})")
+        row_label(class_row[0], f"{size}x{size}:\nmost probable")
         colour_bar(fig, p_shown, bars[1 + 2 * r], "probability")
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)],
-               loc="lower center", ncol=len(classes), fontsize=8, bbox_to_anchor=(0.45, -0.03))
-    fig.suptitle(title)
+               loc="lower center", ncol=len(classes), fontsize=report_points(fig, 8),
+               bbox_to_anchor=(0.45, -0.05))
+    fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
 
 
@@ -829,10 +842,11 @@ def plot_before_after(images, before, after, target_name, out):
         for ax in axes[1:3, k]:
             bare(ax, side)
     for row, label in enumerate(rows):
-        axes[row, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+        row_label(axes[row, 0], label.replace(": ", ":\n"))
     colour_bar(fig, sal, bars[1], "share of max")
     colour_bar(fig, occ, bars[3], "probability")
-    fig.suptitle("the same training images, explained before and after the fix")
+    fig.suptitle("the same training images, explained before and after the fix",
+                 fontsize=report_points(fig, 10))
     save_figure(fig, out, "p2_before_after_explanations")
 
 
@@ -1060,7 +1074,8 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "timings": run.checkpoints.timings, "resumed_stages": run.checkpoints.resumed,
         "device": str(run.device), "image_size": run.args.image_size,
     }
-    path = write_results(run.args, "problem2", results, run.data_source, run.started_at)
+    path = write_results(run.args, "problem2", results, run.data_source, run.started_at,
+                         run.checkpoints.resumed_seconds)
     print(f"wrote {path} and {run.out / 'figures'}/p2_*.pdf"
           + (f"; truth: poisoned '{truth['poisoned_class']}' ({truth['kind']}), IoU of the localised "
              f"box {results['trigger_iou']:.2f}" if truth else ""))

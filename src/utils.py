@@ -175,8 +175,9 @@ def package_versions():
     return versions
 
 
-def write_results(args, problem, results, data_source, started_at):
-    """Write OUT/results/problemN.json with the numbers and everything needed to trace them."""
+def write_results(args, problem, results, data_source, started_at, resumed_seconds=0.0):
+    """Write OUT/results/problemN.json with the numbers and everything needed to trace them.
+    compute_time_s adds the time the stages resumed from checkpoints took when they were computed."""
     arguments = dict(vars(args))
     payload = {
         **results,
@@ -186,6 +187,7 @@ def write_results(args, problem, results, data_source, started_at):
         "quick": args.quick,
         "versions": package_versions(),
         "wall_time_s": round(time.time() - started_at, 2),
+        "compute_time_s": round(time.time() - started_at + resumed_seconds, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = Path(args.out) / "results" / f"{problem}.json"
@@ -218,6 +220,9 @@ class Checkpoints:
         write_json_atomic(self.directory / "config.json", config)
         self.timings = {}
         self.resumed = []
+        self.resumed_seconds = 0.0
+        self._timing_file = self.directory / "timings.json"
+        self._stored = json.loads(self._timing_file.read_text()) if self._timing_file.exists() else {}
 
     def path(self, name):
         return self.directory / name
@@ -228,11 +233,16 @@ class Checkpoints:
         if path.exists():
             self.resumed.append(name)
             print(f"[{name}] resumed from {path}")
+            if name in self._stored:  # the time it took when it was computed
+                self.timings[name] = self._stored[name]
+                self.resumed_seconds += self._stored[name]
             return torch.load(path, weights_only=False)
         start = time.time()
         result = compute()
         self.timings[name] = round(time.time() - start, 2)
         save_atomic(result, path)
+        self._stored[name] = self.timings[name]
+        write_json_atomic(self._timing_file, self._stored)
         return result
 
 

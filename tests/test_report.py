@@ -116,6 +116,21 @@ def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(t
         report_numbers.real_mnist_macros(tmp_path)
 
 
+def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
+    assert report_numbers.problem2_seeds_macros(tmp_path)["PTwoHaveSeeds"] == "0"
+    rows = [{"seed": 0, "trigger": "patch", "found": True, "poisoned_test_before": 0.04,
+             "poisoned_test_after": 0.98, "asr_before": 0.74, "asr_after": 0.0, "iou": 0.88},
+            {"seed": 1, "trigger": "border", "found": False, "poisoned_test_before": 0.42,
+             "poisoned_test_after": 0.5, "asr_before": 1.0, "asr_after": 0.3, "iou": 0.2}]
+    (tmp_path / "problem2_seeds.json").write_text(json.dumps({"rows": rows}))
+    macros = report_numbers.problem2_seeds_macros(tmp_path)
+    text = macros["PTwoSeeds"]
+    assert "poisoned one in 1 of 2" in text and "scores 4--42" in text and "after it 50--98" in text
+    assert "from 74--100" in text and "to 0--30" in text and "IoU 0.88 with the truth" in text
+    assert "sticker or frame" in text.replace("frame or sticker", "sticker or frame")
+    assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & frame & no" in macros["PTwoSeedRows"]
+
+
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
     (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(
         {"data_source": {"svhn": "stand-in", "mnist": "real"}, "adda": {"per_seed": [0.8]}}))

@@ -75,6 +75,8 @@ def test_checkpoints_resume_and_are_keyed_on_the_config(tmp_path):
     assert first.stage("train", compute) == {"value": 1}
     again = utils.Checkpoints(tmp_path, "p", {"seed": 0})
     assert again.stage("train", compute) == {"value": 1} and again.resumed == ["train"]
+    # a resumed stage keeps the time it took when computed: the run's compute time stays true
+    assert again.timings["train"] == first.timings["train"] and again.resumed_seconds == first.timings["train"]
     other = utils.Checkpoints(tmp_path, "p", {"seed": 1})
     assert other.stage("train", compute) == {"value": 2}
     fresh = utils.Checkpoints(tmp_path, "p", {"seed": 0}, fresh=True)
