@@ -673,7 +673,7 @@ def plot_curves(histories, out):
 
 
 def plot_confusions(report, classes, out, name, title):
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6), gridspec_kw={"wspace": 0.55})
     short = [short_name(c) for c in classes]
     for ax, split in zip(axes, ("val", "test")):
         matrix = np.array(report[split]["confusion"])

@@ -589,17 +589,18 @@ def plot_examples(svhn, mnist, data_source, out):
 
 
 def plot_source_curves(sources, out):
-    fig, axes = plt.subplots(1, 2, figsize=(7, 2.5))
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.7))
     for seed, source in sources.items():
         history = source["history"]
         axes[0].plot(history["step"], history["train_loss"], label=f"seed {seed}")
-        line, = axes[1].plot(history["step"], history["test_acc"], label=f"seed {seed}, SVHN test")
+        line, = axes[1].plot(history["step"], history["test_acc"], label=f"seed {seed}: SVHN test")
         axes[1].plot(history["step"], history["train_acc"], ":", color=line.get_color())
-    axes[0].set_ylabel("cross-entropy (training batches)")
-    axes[1].set_ylabel("accuracy (dotted: training batches)")
+    axes[1].plot([], [], ":", color="0.4", label="dotted: training batches")
+    axes[0].set_title("cross-entropy on the training batches")
+    axes[1].set_title("accuracy")
     for ax in axes:
         ax.set_xlabel("optimiser step")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=8, loc="lower right")
     save_figure(fig, out, "p3_source_training")
 
 
@@ -623,7 +624,7 @@ def smooth(values, window=25):
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
-def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adaptation_curves"):
+def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"):
     """Legends below the panels, off the curves."""
     fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(11 if mse_runs else 7.5, 3.4))
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
@@ -643,49 +644,53 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
         line, = axes[1].semilogy(curves["iteration"], curves["mse_loss"], label=f"seed {seed}")
         axes[2].plot(curves["monitor_iteration"], curves["target_acc"], ":", color="0.5",
                      label="MSE" if seed == next(iter(mse_runs)) else None)
-    axes[2].axhline(np.mean(list(source_only.values())), color="k", lw=0.8,
-                    label="source only (mean)")
+    # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
+    start = np.mean([run["curves"]["target_acc"][0] for run in adda_runs.values()])
+    axes[2].axhline(start, color="k", lw=0.8, label="source only (iteration 0, mean)")
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
         axes[1].set_title("MSE variant: feature MSE")
-    axes[2].set_title("MNIST test accuracy (monitoring only)")
+    axes[2].set_title("MNIST accuracy, monitoring only")
     axes[2].set_ylim(0, 1)
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+            ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
 def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
     """A variance is never negative: a log axis shows the collapse over its whole range."""
-    fig, ax = plt.subplots(figsize=(5.5, 2.8))
-    for label, runs, style in (("ADDA", adda_runs, "-"), ("MSE", mse_runs, ":")):
-        for seed, run in runs.items():
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    for label, runs, style in (("ADDA", adda_runs, "-"), ("MSE", mse_runs, "--")):
+        for k, (seed, run) in enumerate(runs.items()):
             curves = run["curves"]
             ax.plot(curves["monitor_iteration"], curves["target_total_variance"], style,
-                    label=f"{label} seed {seed}")
-    ax.axhline(source_variance, color="k", lw=0.8, label="source features (SVHN)")
+                    color=f"C{k}", label=f"{label} seed {seed}")
+    ax.axhline(source_variance, color="k", lw=0.8, label=f"source features (SVHN), seed {next(iter(adda_runs))}")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("total variance of\nMNIST features")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     save_figure(fig, out, "p3_feature_spread")
 
 
 def plot_tsne(embeddings, out):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
     for ax, (title, points, domains, labels) in zip(axes, embeddings):
-        for domain, marker in ((0, "o"), (1, "^")):
+        for domain, marker, size in ((0, "o", 6), (1, "x", 10)):
             chosen = domains == domain
-            ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
-                       vmin=-0.5, vmax=9.5, s=5, marker=marker, alpha=0.7,
-                       label="SVHN (source)" if domain == 0 else "MNIST (target)")
-        ax.set_title(title)
+            shown = ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
+                               vmin=-0.5, vmax=9.5, s=size, marker=marker, alpha=0.7, linewidths=0.8,
+                               label="SVHN (source), dots" if domain == 0 else "MNIST (target), crosses")
+        ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(fontsize=7, markerscale=2)
-    fig.suptitle("t-SNE of the features; colour = digit, marker = domain")
+        ax.legend(fontsize=8, markerscale=2, loc="upper right")
+    bar = fig.colorbar(shown, ax=list(axes), ticks=range(10), fraction=0.03, pad=0.02)
+    bar.set_label("digit")
+    fig.suptitle(f"t-SNE of the features of {len(points) // 2} SVHN and {len(points) // 2} MNIST "
+                 f"test images; colour = digit")
     save_figure(fig, out, "p3_tsne")
 
 
@@ -746,7 +751,7 @@ def main(argv=None):
     encoder, _ = load_source(sources[first], args, device)
     source_variance = feature_statistics(features(encoder, mnist["test"][0][:2000], device),
                                          features(encoder, svhn["test"][0][:2000], device))
-    plot_adaptation_curves(adda_runs, mse_runs, {s: r["acc"] for s, r in source_only.items()}, out)
+    plot_adaptation_curves(adda_runs, mse_runs, out)
     plot_feature_statistics(adda_runs, mse_runs, source_variance["source_total_variance"], out)
     plot_confusion(adda_runs[first]["report"]["confusion"], f"ADDA (seed {first}) on MNIST: "
                    f"{adda_runs[first]['acc']:.1%}", out, "p3_confusion_adda")

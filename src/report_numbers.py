@@ -88,7 +88,8 @@ def occlusion_sentence(entries, n_images, when, explain_sizes=True):
                          f"(lowest $p$(true class) {entry['min_p_true']:.2f} on average)")
         else:
             parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
-                         f"images, in {at_region} of them where it covers the localised region (lowest "
+                         f"images ({at_region} of these at positions where the square covers the "
+                         f"localised region; lowest "
                          f"$p$(true class) {entry['min_p_true']:.2f} on average)")
     text = f"{when}, " + "; ".join(parts) + "."
     if not explain_sizes:
@@ -289,10 +290,11 @@ def adda_outcome(run):
     elif better == 0 and worse == n:
         verdict = "ADDA does not beat source-only in any seed: it is worse in every one"
     elif better == 0:
-        verdict = f"ADDA does not beat source-only in any seed ({worse} worse, {ties} within half a point)"
+        verdict = (f"ADDA does not beat source-only in any seed ({worse} worse, {ties} within half a "
+                   f"point, counted as a tie)")
     else:
         verdict = f"ADDA beats source-only in {better} of {n} seeds"
-        parts = [f"{ties} within half a point" if ties else "", f"{worse} worse" if worse else ""]
+        parts = [f"{ties} within half a point, counted as a tie" if ties else "", f"{worse} worse" if worse else ""]
         verdict += " (" + ", ".join(p for p in parts if p) + ")" if any(parts) else ""
     return f"{verdict}; gains {span} percentage points"
 
@@ -331,9 +333,9 @@ def problem3_sentences(p3):
              "; in this run ADDA does not draw them measurably closer to their own digit's source cluster")
     hardness = ""
     if p3["data_source"]["svhn"] == "stand-in":
-        hardness = (f"Its difficulty is set so that the wide LeNet's test accuracy lands where such a "
-                    f"network lands on the real SVHN (roughly 88--93\\,\\%); in this run it is "
-                    f"{accuracy_range(p3['source']['svhn_test_per_seed'])}\\,\\%.")
+        hardness = (f"Its difficulty is set so that the wide LeNet reaches 88--93\\,\\% on its test "
+                    f"split (a target for being about as hard as SVHN, not a measurement on SVHN); in "
+                    f"this run it reaches {accuracy_range(p3['source']['svhn_test_per_seed'])}\\,\\%.")
     return {"PThreeStandinHardness": hardness,
             "PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
             "PThreeCollapse": collapse, "PThreeDiscSettled": settled, "PThreeTSNE": tsne}
@@ -400,8 +402,10 @@ def long_run_macros(results_dir):
     source = run["source_only"]["per_seed"][0]
     last_quarter = [a for i, a in zip(iterations, accuracy) if i >= 0.75 * iterations[-1]]
     collapsed = min(last_quarter) < 0.2
+    monitored = f"the first {run['arguments']['monitor_images']:,} MNIST test images"
     trend = ("it collapses (accuracy below 20\\,\\% in its last quarter)" if collapsed else
-             f"it does not collapse: over its last quarter the monitored accuracy stays between "
+             f"it does not collapse: over its last quarter the accuracy monitored on {monitored} "
+             f"stays between "
              f"{pct(min(last_quarter))} and {pct(max(last_quarter))}\\,\\%")
     peak_at = iterations[accuracy.index(max(accuracy))]
     text = (f"One seed run for {iterations[-1]} iterations, the length of ADDA's published recipe "
@@ -435,10 +439,10 @@ def default_against_long(long_run, results_dir):
         long = long_run["adda"]["per_seed"][0]
         iterations = run["adda"]["settings"]["iterations"]
         if long - short > 0.02:
-            verdict = (f"so the default schedule of {iterations} iterations stops "
-                       f"{100 * (long - short):.1f} points short of where the long run ends: it is not "
-                       f"on the plateau, and the default numbers understate what ADDA reaches at the "
-                       f"paper's length")
+            verdict = (f"so on this seed and data the default schedule of {iterations} iterations "
+                       f"stops {100 * (long - short):.1f} points short of where the long run ends: it "
+                       f"is not on a plateau (the curve between is not monotonic), and the default "
+                       f"numbers may understate what ADDA reaches at the paper's length")
         elif short - long > 0.02:
             verdict = (f"so the long run ends {100 * (short - long):.1f} points below the default "
                        f"schedule of {iterations} iterations: longer adversarial training lost accuracy")
