@@ -490,7 +490,7 @@ def problem2_seeds_macros(results_dir):
     return {"PTwoSeeds": text, "PTwoHaveSeeds": "1", "PTwoSeedRows": table}
 
 
-def data_notice(p2, p3, quick):
+def data_notice(p2, p3, quick, results_dir=None):
     parts = []
     if p2["data_source"] != "exam":
         parts.append("Problem 2 ran on a generated \\textbf{stand-in} traffic-sign data set, not the "
@@ -501,6 +501,12 @@ def data_notice(p2, p3, quick):
         else:
             parts.append(f"Problem 3's {label} is the real data set")
     text = "; ".join(parts) + "."
+    extra = [label for name, label in (("problem3_real_svhn", "real SVHN crops and the real MNIST"),
+                                       ("problem3_real_mnist", "the SVHN stand-in and the real MNIST"),
+                                       ("problem3_long", "one seed at the paper's schedule length"))
+             if results_dir is not None and (results_dir / f"{name}.json").exists()]
+    if extra:
+        text += " Problem 3's 3d also reports \\textbf{runs on real data}: " + "; ".join(extra) + "."
     if quick:
         text += (" \\textbf{These results come from a --quick smoke run}: short trainings, rough "
                  "numbers.")
@@ -515,7 +521,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
     quick = any(p["quick"] for p in (p1, p2, p3))
-    macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick)}
+    macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick, args.results)}
     for part in (problem1_macros(p1), problem2_macros(p2), problem3_macros(p3),
                  real_mnist_macros(args.results), real_svhn_macros(args.results),
                  problem2_seeds_macros(args.results),

@@ -132,6 +132,14 @@ def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
     assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & frame & no" in macros["PTwoSeedRows"]
 
 
+def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
+    p2, p3 = {"data_source": "stand-in"}, {"data_source": {"svhn": "stand-in", "mnist": "stand-in"}}
+    assert "real data" not in report_numbers.data_notice(p2, p3, False, tmp_path)
+    (tmp_path / "problem3_real_svhn.json").write_text("{}")
+    notice = report_numbers.data_notice(p2, p3, False, tmp_path)
+    assert "runs on real data}: real SVHN crops and the real MNIST." in notice
+
+
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
     (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(
         {"data_source": {"svhn": "stand-in", "mnist": "real"}, "adda": {"per_seed": [0.8]}}))
