@@ -303,9 +303,9 @@ def train_classifier(name, data, run):
                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                      "history": history, "epoch": epoch + 1}, path)
     if start_epoch < args.epochs:
-        run.checkpoints.timings[f"train_{name}"] = round(time.time() - started, 2)
+        run.checkpoints.record(f"train_{name}", time.time() - started)
     else:
-        run.checkpoints.resumed.append(f"train_{name}")
+        run.checkpoints.note_resumed(f"train_{name}")
     model.eval()
     return model, history
 

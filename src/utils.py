@@ -231,19 +231,25 @@ class Checkpoints:
         """Return the saved result of stage `name`, or compute, save and time it."""
         path = self.path(f"{name}.pt")
         if path.exists():
-            self.resumed.append(name)
             print(f"[{name}] resumed from {path}")
-            if name in self._stored:  # the time it took when it was computed
-                self.timings[name] = self._stored[name]
-                self.resumed_seconds += self._stored[name]
+            self.note_resumed(name)
             return torch.load(path, weights_only=False)
         start = time.time()
         result = compute()
-        self.timings[name] = round(time.time() - start, 2)
         save_atomic(result, path)
-        self._stored[name] = self.timings[name]
-        write_json_atomic(self._timing_file, self._stored)
+        self.record(name, time.time() - start)
         return result
+
+    def record(self, name, seconds):
+        """The time stage `name` took, kept beside its checkpoint for the runs that resume it."""
+        self.timings[name] = self._stored[name] = round(seconds, 2)
+        write_json_atomic(self._timing_file, self._stored)
+
+    def note_resumed(self, name):
+        self.resumed.append(name)
+        if name in self._stored:  # the time it took when it was computed
+            self.timings[name] = self._stored[name]
+            self.resumed_seconds += self._stored[name]
 
 
 def file_digest(path):
