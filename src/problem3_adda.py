@@ -162,8 +162,8 @@ def find_idx(directory, stem):
 def mnist_folder(directory):
     """Where the MNIST files are: the folder itself, or torchvision's layout below it (MNIST/raw/
     or raw/); None when none of MNIST's files is anywhere there."""
+    stems = [stem for pair in MNIST_IDX.values() for stem in pair]
     for folder in (directory, directory / "raw", directory / "MNIST" / "raw"):
-        stems = [stem for pair in MNIST_IDX.values() for stem in pair]
         if (any(find_idx(folder, stem) for stem in stems) or (folder / "mnist.npz").exists()
                 or (folder / "mnist.mat").exists()):
             return folder
@@ -564,8 +564,10 @@ def answer_3d(sources, svhn, mnist, args, checkpoints, device):
 # Plots
 # ==================================================================================================
 def show_digit(ax, image):
+    """A uint8 image on its 0-255 scale (RGB or grey), a float network input on its own range."""
+    scale = {"vmin": 0, "vmax": 255} if image.dtype == torch.uint8 else {}
     image = image.permute(1, 2, 0).numpy()
-    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", **scale)
     ax.axis("off")
 
 
@@ -575,13 +577,9 @@ def plot_examples(svhn, mnist, data_source, out):
             ("SVHN, network input", svhn["train"][0][:12], svhn["train"][1]),
             ("MNIST", mnist["train"][0][:12], mnist["train"][1])]
     for row, (name, images, labels) in enumerate(rows):
-        shown = images if row != 1 else to_input(images)[:, :1]
+        shown = to_input(images)[:, :1] if name == "SVHN, network input" else images
         for col in range(12):
-            if row == 1:
-                axes[row, col].imshow(shown[col, 0].numpy(), cmap="gray")
-                axes[row, col].axis("off")
-            else:
-                show_digit(axes[row, col], shown[col])
+            show_digit(axes[row, col], shown[col])
             axes[row, col].set_title(str(int(labels[col])), fontsize=8)
         source = data_source["mnist" if name == "MNIST" else "svhn"]
         axes[row, 0].text(-6, 16, f"{name}\n({source})", ha="right", va="center", fontsize=8)

@@ -4,6 +4,7 @@ No result is typed by hand into report.tex; it uses these macros. Run by `make r
 """
 import argparse
 import json
+import math
 from pathlib import Path
 
 from utils import UserError, run_main
@@ -271,9 +272,18 @@ def problem3_macros(p3):
     return macros
 
 
-def accuracy_range(values):
-    low, high = min(values), max(values)
-    return pct(low) if low == high else f"{pct(low)}--{pct(high)}"
+def accuracy_range(values, digits=1):
+    """Shares as one percentage, or low--high when they differ at that precision."""
+    low, high = pct(min(values), digits), pct(max(values), digits)
+    return low if low == high else f"{low}--{high}"
+
+
+def against_log2(loss):
+    """Where a discriminator's binary cross-entropy sits against log 2, ADDA's (and Problem 1d's)
+    equilibrium: "close to", "below" (the discriminator keeps an edge) or "above"."""
+    if abs(loss - math.log(2)) < 0.03:
+        return "close to"
+    return "below" if loss < math.log(2) else "above"
 
 
 def adda_outcome(run):
@@ -316,10 +326,10 @@ def problem3_sentences(p3):
                 f"the total variance of the MNIST features goes from {before:.0f} (source encoder) to "
                 f"{num(variance, 2)}, which is no collapse to a point in this run")
     loss = sum(p3["adda"]["discriminator_loss_final"]) / len(p3["adda"]["discriminator_loss_final"])
-    if abs(loss - 0.693) < 0.03:
+    if against_log2(loss) == "close to":
         settled = ("close to $\\log 2\\approx0.693$, the equilibrium of Problem 1d: the discriminator "
                    "can barely tell the domains apart")
-    elif loss < 0.693:
+    elif against_log2(loss) == "below":
         settled = ("below $\\log 2\\approx0.693$ (the equilibrium of Problem 1d): the discriminator "
                    "keeps an edge, so the feature distributions are close but not equal")
     else:
@@ -341,10 +351,11 @@ def problem3_sentences(p3):
             "PThreeCollapse": collapse, "PThreeDiscSettled": settled, "PThreeTSNE": tsne}
 
 
-def optional_run(results_dir, name, missing):
+def optional_run(results_dir, name):
+    """An optional Problem 3 results file and its path; (None, path) when it was not made."""
     path = results_dir / f"{name}.json"
     if not path.exists():
-        return None, missing
+        return None, path
     run = load(results_dir, name)
     if "seeds" not in run or "per_seed" not in run.get("source_only", {}):
         raise UserError(f"{path}: made by an older version of problem3_adda.py (no whole-pipeline "
@@ -354,7 +365,7 @@ def optional_run(results_dir, name, missing):
 
 def real_mnist_macros(results_dir):
     """The optional run with the real MNIST as the target (`make problem3-real-mnist`), if made."""
-    run, path = optional_run(results_dir, "problem3_real_mnist", None)
+    run, path = optional_run(results_dir, "problem3_real_mnist")
     if run is None:
         return {"PThreeRealMNIST": "That run was not made for this report; "
                                    "\\texttt{make problem3-real-mnist MNIST\\_DIR=}\\textit{folder} makes it."}
@@ -380,7 +391,7 @@ def run_paragraph(run, opening):
 
 def real_svhn_macros(results_dir):
     """The run on real SVHN crops and the real MNIST (`make problem3-real-svhn`), if made."""
-    run, path = optional_run(results_dir, "problem3_real_svhn", None)
+    run, path = optional_run(results_dir, "problem3_real_svhn")
     if run is None:
         return {"PThreeRealSVHN": "That run was not made for this report; \\texttt{make problem3-real-svhn "
                                   "SVHN\\_DIR=}\\textit{folder} \\texttt{MNIST\\_DIR=}\\textit{folder} makes it.",
@@ -392,7 +403,7 @@ def real_svhn_macros(results_dir):
 
 def long_run_macros(results_dir):
     """One seed at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse?"""
-    run, _ = optional_run(results_dir, "problem3_long", None)
+    run, _ = optional_run(results_dir, "problem3_long")
     if run is None:
         return {"PThreeLongRun": "The long run was not made for this report; \\texttt{make problem3-long} "
                                  "makes it.", "PThreeHaveLongRun": "0"}
@@ -415,10 +426,11 @@ def long_run_macros(results_dir):
             f"{trend}; the highest monitored reading, {pct(max(accuracy))}\\,\\%, came at iteration "
             f"{peak_at} (monitoring only: it chooses nothing).")
     loss = run["adda"]["discriminator_loss_final"][0]
+    reading = against_log2(loss)
     text += (f" Its discriminator's loss ends at {loss:.2f}"
-             + (" (near $\\log 2$: the game stays balanced)." if abs(loss - 0.693) < 0.05 else
-                f" ({'below' if loss < 0.693 else 'above'} $\\log 2$: the discriminator "
-                f"{'gains the upper hand' if loss < 0.693 else 'loses ground'} as training goes on)."))
+             + (" (near $\\log 2$: the game stays balanced)." if reading == "close to" else
+                f" ({reading} $\\log 2$: the discriminator "
+                f"{'gains the upper hand' if reading == 'below' else 'loses ground'} as training goes on)."))
     text += " " + default_against_long(run, results_dir)
     return {"PThreeLongRun": text, "PThreeHaveLongRun": "1"}
 
@@ -466,9 +478,8 @@ def problem2_seeds_macros(results_dir):
     if not rows:
         raise UserError(f"{path}: holds no runs")
 
-    def span(key, digits=0, scale=100):
-        low, high = min(r[key] for r in rows) * scale, max(r[key] for r in rows) * scale
-        return f"{low:.{digits}f}" if round(low, digits) == round(high, digits) else f"{low:.{digits}f}--{high:.{digits}f}"
+    def span(key):
+        return accuracy_range([r[key] for r in rows], digits=0)
     names = {"patch": "sticker", "border": "frame"}
     found = sum(r["found"] for r in rows)
     stickers = [r for r in rows if r["trigger"] == "patch"]
