@@ -132,6 +132,27 @@ def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
     assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & frame & no" in macros["PTwoSeedRows"]
 
 
+def test_the_real_photos_paragraph_of_problem2_counts_what_held(tmp_path):
+    assert report_numbers.problem2_real_photos_macros(tmp_path)["PTwoHaveRealPhotos"] == "0"
+    rows = [{"case": "sticker-top-left", "seed": 0, "trigger": "patch", "poisoned": "speed limits",
+             "found": True, "poisoned_test_before": 0.0, "poisoned_test_after": 0.99, "asr_before": 0.9,
+             "asr_after": 0.004, "iou": 0.81},
+            {"case": "warning-sticker", "seed": 1, "trigger": "patch", "poisoned": "warning signs",
+             "found": True, "poisoned_test_before": 0.1, "poisoned_test_after": 0.85, "asr_before": 0.95,
+             "asr_after": 0.02, "iou": 0.55},
+            {"case": "frame", "seed": 1, "trigger": "border", "poisoned": "speed limits",
+             "found": False, "poisoned_test_before": 0.3, "poisoned_test_after": 0.97, "asr_before": 0.5,
+             "asr_after": 0.2, "iou": 1.0}]
+    (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": rows}))
+    macros = report_numbers.problem2_real_photos_macros(tmp_path)
+    text = macros["PTwoRealPhotos"]
+    assert "poisoned one in 2 of 3 runs" in text and "holds" in text and "in 1 of 3 runs" in text
+    assert "scores 0--30" in text and "after it; the" in text and "85--99" in text
+    assert "IoU 0.55--0.81" in text and "seeds 0, 1" in text and "frame" in text
+    assert macros["PTwoRealPhotoRows"].count("\\\\") == 3
+    assert "warning-sticker & 1 & warning signs & yes" in macros["PTwoRealPhotoRows"]
+
+
 def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
     p2, p3 = {"data_source": "stand-in"}, {"data_source": {"svhn": "stand-in", "mnist": "stand-in"}}
     assert "real data" not in report_numbers.data_notice(p2, p3, False, tmp_path)
