@@ -95,7 +95,12 @@ def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1,
             "arguments": {"monitor_images": 2000},
             "n_images": {"svhn_train": 4000, "mnist_train": 60000, "mnist_test": 10000},
             "source": {"svhn_test_acc": 0.85}, "source_only_mnist_acc": spread(source_only)["mean"],
-            "source_only": spread(source_only), "adda": {**spread(adda), "settings": {"iterations": 1500}},
+            "source_only": spread(source_only),
+            # the monitored subset reads 5 points higher than the whole test set, as the first MNIST
+            # test images do for real runs
+            "adda": {**spread(adda), "settings": {"iterations": 1500},
+                     "monitor": {str(seed): {"iteration": [0, 1500], "target_acc": [s + 0.05, a + 0.05]}
+                                 for seed, s, a in zip(seeds, source_only, adda)}},
             "mse": spread(mse)}
 
 
@@ -107,6 +112,9 @@ def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(t
     text = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHN"]
     assert "74.0, 75.7, 72.0" in text and "ADDA beats source-only in every seed; gains +8.0 to +8.7" in text
     assert "11.5\\,\\% on average, below source-only" in text
+    monitor = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHNMonitor"]
+    assert "score 70.7\\,\\% on average at iteration 0 (the whole test set: 65.7" in monitor
+    assert "ends at 78.9\\,\\% (whole test set: 73.9" in monitor
     run["data_source"]["svhn"] = "stand-in"
     (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
     with pytest.raises(report_numbers.UserError, match="not a run on real SVHN and real MNIST"):
@@ -159,6 +167,9 @@ def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
     (tmp_path / "problem3_real_svhn.json").write_text("{}")
     notice = report_numbers.data_notice(p2, p3, False, tmp_path)
     assert "runs on real data}: real SVHN crops and the real MNIST." in notice
+    assert "photographs" not in notice
+    (tmp_path / "problem2_real_photos.json").write_text("{}")
+    assert "runs on real photographs" in report_numbers.data_notice(p2, p3, False, tmp_path)
 
 
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
@@ -241,3 +252,28 @@ def test_the_hand_in_pins_the_same_packages_as_the_project():
     commands = (SRC / "README.md").read_text()
     for script in ("problem1_checks.py", "problem2_traffic.py", "problem3_adda.py"):
         assert f"src/{script}" in commands and (SRC / script).exists()
+
+
+def test_the_problem2_sentences_follow_altered_results():
+    """The committed results, altered the way another run could come out: the text must change
+    with them and never claim the opposite of the JSON."""
+    p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
+    text = report_numbers.problem2_sentences(p2)
+    assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
+
+    p2["attack_success_rate"]["after"] = 0.5
+    p2["localisation"].update(criterion_met=False, threshold=0.1)
+    p2["occlusion"]["before"] = [{**entry, "images_with_class_change": 0,
+                                  "images_with_class_change_at_region": 0}
+                                 for entry in p2["occlusion"]["before"]]
+    p2["explanation"]["saliency_share_in_region"]["before"] = p2["explanation"]["region_area_share"]
+    p2["explanation"]["occlusion_share_in_region"]["after"] = 0.9
+    p2["after"]["test_per_class"][p2["failing_class"]] = 0.3
+    text = report_numbers.problem2_sentences(p2)
+    assert "still follows the pasted region" in text["PTwoASR"] and "no longer" not in text["PTwoASR"]
+    assert "no threshold meets the bar" in text["PTwoLocalisationOutcome"]
+    assert "part of what the model uses lies outside it" in text["PTwoEvidenceWhere"]
+    assert text["PTwoOcclusionBefore"].count("in none of the") == len(p2["occlusion"]["before"])
+    assert "do not concentrate there clearly" in text["PTwoSaliencyShare"]
+    assert "still concentrate at the old trigger" in text["PTwoAfterExplained"]
+    assert "to 30.0\\,\\% on the clean test images" in text["PTwoRecovery"]
