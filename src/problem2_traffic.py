@@ -851,11 +851,11 @@ def plot_before_after(images, before, after, target_name, out):
 
 
 def plot_accuracy_before_after(before, after, classes, failing_class, out):
-    fig, ax = plt.subplots(figsize=(7, 2.8))
+    fig, ax = plt.subplots(figsize=(5, 2.6))  # shown at 0.62 of the text width: 10 pt stays 8 pt
     x = np.arange(len(classes))
     ax.bar(x - 0.2, [before["test"]["per_class"][c] for c in classes], 0.4, label="before the fix")
     ax.bar(x + 0.2, [after["test"]["per_class"][c] for c in classes], 0.4, label="after the fix")
-    ax.set_xticks(x, [f"{c}\n(failing)" if c == failing_class else c for c in classes], fontsize=8)
+    ax.set_xticks(x, [f"{c}\n(failing)" if c == failing_class else c for c in classes], fontsize=9)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.22), ncol=2)

@@ -624,7 +624,8 @@ def smooth(values, window=25):
 
 def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"):
     """Legends below the panels, off the curves."""
-    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(11 if mse_runs else 7.5, 3.4))
+    # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 6.5, 3.4))
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
         axes = [axes[0], None, axes[1]]
     for seed, run in adda_runs.items():
@@ -644,7 +645,7 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
                      label="MSE" if seed == next(iter(mse_runs)) else None)
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
     start = np.mean([run["curves"]["target_acc"][0] for run in adda_runs.values()])
-    axes[2].axhline(start, color="k", lw=0.8, label="source only (iteration 0, mean)")
+    axes[2].axhline(start, color="k", lw=0.8, label="source only, these images (mean)")
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
         axes[1].set_title("MSE variant: feature MSE")
@@ -653,7 +654,7 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+            ax.legend(fontsize=9, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
@@ -684,7 +685,11 @@ def plot_tsne(embeddings, out):
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(fontsize=8, markerscale=2, loc="upper right")
+    # One legend below both panels, so that it covers no points.
+    markers = [plt.Line2D([], [], ls="", marker=m, color="0.35", label=label)
+               for m, label in (("o", "SVHN (source), dots"), ("x", "MNIST (target), crosses"))]
+    fig.legend(handles=markers, fontsize=9, ncol=2,
+               loc="upper center", bbox_to_anchor=(0.5, 0.02), frameon=False)
     bar = fig.colorbar(shown, ax=list(axes), ticks=range(10), fraction=0.03, pad=0.02)
     bar.set_label("digit")
     fig.suptitle(f"t-SNE of the features of {len(points) // 2} SVHN and {len(points) // 2} MNIST "
