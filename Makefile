@@ -6,7 +6,7 @@ ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist problem3-real-svhn problem3-long report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist problem3-real-svhn problem3-long problem3-fullsize report zip benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -48,6 +48,12 @@ problem3-long: setup  ## one seed at the paper's 10000 ADDA iterations (SVHN_DIR
 	  $(if $(SVHN_DIR),--svhn-dir $(SVHN_DIR)) $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR))
 	cp runs/long/results/problem3.json doc/results/problem3_long.json
 	cp runs/long/figures/p3_adaptation_curves.pdf doc/figures/p3_long_curves.pdf
+
+problem3-fullsize: setup  ## SVHN stand-in at the full SVHN's size (73,257 + 26,032) -> MNIST_DIR's MNIST; the report reads it
+	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
+	$(PYTHON) src/problem3_adda.py --svhn-dir runs/fullsize-svhn --standin-svhn 73257 26032 --mnist-dir $(MNIST_DIR) \
+	  --out runs/fullsize $(ARGS)
+	cp runs/fullsize/results/problem3.json doc/results/problem3_fullsize_standin.json
 
 report: setup  ## doc/report.pdf from the results that exist
 	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)

@@ -1,6 +1,6 @@
 """Problem 2 on real photographs with a planted trigger: does the method hold on data it was not built on?
 
-Takes a folder of real traffic-sign photos in the exam's five class folders (e.g.
+Takes a folder of real traffic-sign photos in five class folders (the stand-in's classes) (e.g.
 ../shared/data/traffic-photos, GTSRB crops named <class>_<track>_<frame>.png), splits each class
 by track (a track is one physical sign filmed in several frames: splitting by image would put
 near-duplicates in train and test), plants a trigger into one class's training images only, runs

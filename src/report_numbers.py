@@ -421,6 +421,18 @@ def real_mnist_macros(results_dir):
     return {"PThreeRealMNIST": run_paragraph(run, "In that run")}
 
 
+def fullsize_macros(results_dir):
+    """The SVHN stand-in at the full SVHN's size with the real MNIST (`make problem3-fullsize`), if
+    made: does a source set as large as SVHN's change what the same settings give?"""
+    run, path = optional_run(results_dir, "problem3_fullsize_standin")
+    if run is None:
+        return {"PThreeFullSize": "That run was not made for this report; \\texttt{make problem3-fullsize "
+                                  "MNIST\\_DIR=}\\textit{folder} makes it."}
+    if run["data_source"]["mnist"] != "real":
+        raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
+    return {"PThreeFullSize": run_paragraph(run, "In that run")}
+
+
 def run_paragraph(run, opening):
     """One run of Problem 3 from its results: data, source-only, ADDA, MSE, seed by seed."""
     per_seed = ", ".join(pct(v) for v in run["adda"]["per_seed"])
@@ -571,7 +583,7 @@ def problem2_real_photos_macros(results_dir):
     held = [r for r in rows if r["poisoned_test_after"] >= 0.9 and r["asr_after"] <= 0.1]
     stickers = [r for r in rows if r["trigger"] == "patch"]
     text = (f"The same script, unchanged, was run on {len(rows)} copies of real traffic-sign photographs "
-            f"(GTSRB crops in the exam's five classes, split into training and test by track, so that "
+            f"(GTSRB crops sorted into the stand-in's five classes, split into training and test by track, so that "
             f"no physical sign is in both) with a trigger planted into one class's training images "
             f"(cases {', '.join(tex_escape(c) for c in dict.fromkeys(r['case'] for r in rows))}; seeds "
             f"{', '.join(str(s) for s in dict.fromkeys(r['seed'] for r in rows))}). The failing class found "
@@ -611,6 +623,8 @@ def data_notice(p2, p3, quick, results_dir=None):
                  "planted trigger).")
     extra = [label for name, label in (("problem3_real_svhn", "real SVHN crops and the real MNIST"),
                                        ("problem3_real_mnist", "the SVHN stand-in and the real MNIST"),
+                                       ("problem3_fullsize_standin",
+                                        "a full-size SVHN stand-in and the real MNIST"),
                                        ("problem3_long", "one seed at the paper's schedule length"))
              if results_dir is not None and (results_dir / f"{name}.json").exists()]
     if extra:
@@ -632,6 +646,7 @@ def main(argv=None):
     macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick, args.results)}
     for part in (problem1_macros(p1), problem2_macros(p2), problem3_macros(p3),
                  real_mnist_macros(args.results), real_svhn_macros(args.results),
+                 fullsize_macros(args.results),
                  problem2_seeds_macros(args.results), problem2_real_photos_macros(args.results),
                  long_run_macros(args.results)):
         macros.update(part)
