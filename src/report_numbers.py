@@ -410,27 +410,27 @@ def optional_run(results_dir, name):
     return run, path
 
 
-def real_mnist_macros(results_dir):
-    """The optional run with the real MNIST as the target (`make problem3-real-mnist`), if made."""
-    run, path = optional_run(results_dir, "problem3_real_mnist")
+def real_mnist_paragraph(results_dir, name, target):
+    """The paragraph of an optional run whose target is the real MNIST, or how to make it."""
+    run, path = optional_run(results_dir, name)
     if run is None:
-        return {"PThreeRealMNIST": "That run was not made for this report; "
-                                   "\\texttt{make problem3-real-mnist MNIST\\_DIR=}\\textit{folder} makes it."}
+        return (f"That run was not made for this report; \\texttt{{make {target} "
+                f"MNIST\\_DIR=}}\\textit{{folder}} makes it.")
     if run["data_source"]["mnist"] != "real":
         raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
-    return {"PThreeRealMNIST": run_paragraph(run, "In that run")}
+    return run_paragraph(run, "In that run")
+
+
+def real_mnist_macros(results_dir):
+    """The optional run with the real MNIST as the target (`make problem3-real-mnist`), if made."""
+    return {"PThreeRealMNIST": real_mnist_paragraph(results_dir, "problem3_real_mnist", "problem3-real-mnist")}
 
 
 def fullsize_macros(results_dir):
     """The SVHN stand-in at the full SVHN's size with the real MNIST (`make problem3-fullsize`), if
     made: does a source set as large as SVHN's change what the same settings give?"""
-    run, path = optional_run(results_dir, "problem3_fullsize_standin")
-    if run is None:
-        return {"PThreeFullSize": "That run was not made for this report; \\texttt{make problem3-fullsize "
-                                  "MNIST\\_DIR=}\\textit{folder} makes it."}
-    if run["data_source"]["mnist"] != "real":
-        raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
-    return {"PThreeFullSize": run_paragraph(run, "In that run")}
+    return {"PThreeFullSize": real_mnist_paragraph(results_dir, "problem3_fullsize_standin",
+                                                   "problem3-fullsize")}
 
 
 def run_paragraph(run, opening):
@@ -534,17 +534,25 @@ def default_against_long(long_run, results_dir):
     return "No default-length run on the same data is in the results to compare it with."
 
 
+def check_rows(results_dir, name):
+    """The rows of a Problem 2 check's --json file (one per run); None when it was not made."""
+    path = results_dir / f"{name}.json"
+    if not path.exists():
+        return None
+    rows = load(results_dir, name)["rows"]
+    if not rows:
+        raise UserError(f"{path}: holds no runs")
+    return rows
+
+
 def problem2_seeds_macros(results_dir):
     """Problem 2 over several stand-in seeds (scripts/check_standin_seeds.py --json), if made: a
     table and a sentence on how much the outcome varies."""
-    path = results_dir / "problem2_seeds.json"
-    if not path.exists():
+    rows = check_rows(results_dir, "problem2_seeds")
+    if rows is None:
         return {"PTwoSeeds": "A run over several seeds was not made for this report "
                              "(\\texttt{scripts/check\\_standin\\_seeds.py} makes it).",
                 "PTwoHaveSeeds": "0", "PTwoSeedRows": ""}
-    rows = load(results_dir, "problem2_seeds")["rows"]
-    if not rows:
-        raise UserError(f"{path}: holds no runs")
 
     def span(key):
         return accuracy_range([r[key] for r in rows], digits=0)
@@ -572,14 +580,11 @@ def problem2_seeds_macros(results_dir):
 def problem2_real_photos_macros(results_dir):
     """Problem 2 on real photographs with a planted trigger (scripts/check_real_photos.py --json), if
     made: one table row per case and seed, and a sentence that counts what held."""
-    path = results_dir / "problem2_real_photos.json"
-    if not path.exists():
+    rows = check_rows(results_dir, "problem2_real_photos")
+    if rows is None:
         return {"PTwoRealPhotos": "The check on real photographs was not made for this report "
                                   "(\\texttt{scripts/check\\_real\\_photos.py} makes it).",
                 "PTwoHaveRealPhotos": "0", "PTwoRealPhotoRows": ""}
-    rows = load(results_dir, "problem2_real_photos")["rows"]
-    if not rows:
-        raise UserError(f"{path}: holds no runs")
     held = [r for r in rows if r["poisoned_test_after"] >= 0.9 and r["asr_after"] <= 0.1]
     stickers = [r for r in rows if r["trigger"] == "patch"]
     text = (f"The same script, unchanged, was run on {len(rows)} copies of real traffic-sign photographs "
