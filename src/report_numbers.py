@@ -569,7 +569,12 @@ def problem2_seeds_macros(results_dir):
         ious = [r["iou"] for r in stickers]
         text += (f"; the sticker's localised box has IoU {min(ious):.2f}" +
                  (f"--{max(ious):.2f}" if len(ious) > 1 else "") + " with the truth")
-    text += " (Table~\\ref{tab:p2seeds})."
+    poisoned = {r.get("poisoned") for r in rows}
+    if len(poisoned) == 1 and None not in poisoned:
+        text += (f" (Table~\\ref{{tab:p2seeds}}). Every one of these stand-ins poisons "
+                 f"\\emph{{{poisoned.pop()}}}, so this count says nothing about finding another class.")
+    else:
+        text += " (Table~\\ref{tab:p2seeds})."
     table = "\n".join(
         f"{r['seed']} & {names.get(r['trigger'], r['trigger'])} & {'yes' if r['found'] else 'no'} & {pct(r['poisoned_test_before'], 0)} "
         f"$\\to$ {pct(r['poisoned_test_after'], 0)} & {pct(r['asr_before'], 0)} $\\to$ {pct(r['asr_after'], 0)} & "
