@@ -607,7 +607,14 @@ def problem2_real_photos_macros(results_dir):
     if stickers:
         text += (f"; the stickers' localised boxes have IoU "
                  f"{min(r['iou'] for r in stickers):.2f}--{max(r['iou'] for r in stickers):.2f} with the truth")
+    unmet = [r for r in rows if not r["criterion_met"]]
     text += " (Table~\\ref{tab:p2photos})."
+    if unmet:
+        which = ", ".join(f"{tex_escape(r['case'])}, seed {r['seed']}" for r in unmet)
+        thresholds = ", ".join(f"{r['threshold']:.2f}" for r in unmet)
+        text += (f" In {len(unmet)} of the runs ({which}) no threshold met the localisation's bar; the "
+                 f"script said so and neutralised the candidate region that did most ({thresholds} of "
+                 f"the peak), larger than the trigger.")
     table = "\n".join(
         f"{tex_escape(r['case'])} & {r['seed']} & {tex_escape(r['poisoned'])} & {'yes' if r['found'] else 'no'} & "
         f"{pct(r['poisoned_test_before'], 0)} $\\to$ {pct(r['poisoned_test_after'], 0)} & "

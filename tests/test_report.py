@@ -147,19 +147,20 @@ def test_the_real_photos_paragraph_of_problem2_counts_what_held(tmp_path):
     assert report_numbers.problem2_real_photos_macros(tmp_path)["PTwoHaveRealPhotos"] == "0"
     rows = [{"case": "sticker-top-left", "seed": 0, "trigger": "patch", "poisoned": "speed limits",
              "found": True, "poisoned_test_before": 0.0, "poisoned_test_after": 0.99, "asr_before": 0.9,
-             "asr_after": 0.004, "iou": 0.81},
+             "asr_after": 0.004, "iou": 0.81, "criterion_met": True, "threshold": 0.5},
             {"case": "warning-sticker", "seed": 1, "trigger": "patch", "poisoned": "warning signs",
              "found": True, "poisoned_test_before": 0.1, "poisoned_test_after": 0.85, "asr_before": 0.95,
-             "asr_after": 0.02, "iou": 0.55},
+             "asr_after": 0.02, "iou": 0.55, "criterion_met": False, "threshold": 0.1},
             {"case": "frame", "seed": 1, "trigger": "border", "poisoned": "speed limits",
              "found": False, "poisoned_test_before": 0.3, "poisoned_test_after": 0.97, "asr_before": 0.5,
-             "asr_after": 0.2, "iou": 1.0}]
+             "asr_after": 0.2, "iou": 1.0, "criterion_met": True, "threshold": 0.5}]
     (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": rows}))
     macros = report_numbers.problem2_real_photos_macros(tmp_path)
     text = macros["PTwoRealPhotos"]
     assert "poisoned one in 2 of 3 runs" in text and "holds" in text and "in 1 of 3 runs" in text
     assert "scores 0--30" in text and "after it; the" in text and "85--99" in text
     assert "IoU 0.55--0.81" in text and "seeds 0, 1" in text and "frame" in text
+    assert "In 1 of the runs (warning-sticker, seed 1) no threshold met" in text and "(0.10 of the" in text
     assert macros["PTwoRealPhotoRows"].count("\\\\") == 3
     assert "warning-sticker & 1 & warning signs & yes" in macros["PTwoRealPhotoRows"]
 
