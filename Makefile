@@ -51,8 +51,9 @@ problem3-long: setup  ## one seed at the paper's 10000 ADDA iterations (SVHN_DIR
 
 problem3-fullsize: setup  ## SVHN stand-in at the full SVHN's size (73,257 + 26,032) -> MNIST_DIR's MNIST; the report reads it
 	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
-	$(PYTHON) src/problem3_adda.py --svhn-dir runs/fullsize-svhn --standin-svhn 73257 26032 --mnist-dir $(MNIST_DIR) \
-	  --out runs/fullsize $(ARGS)
+	test -f runs/fullsize-svhn/test_32x32.mat || \
+	  $(PYTHON) src/problem3_adda.py --write-svhn-standin runs/fullsize-svhn --standin-svhn 73257 26032
+	$(PYTHON) src/problem3_adda.py --svhn-dir runs/fullsize-svhn --mnist-dir $(MNIST_DIR) --out runs/fullsize $(ARGS)
 	cp runs/fullsize/results/problem3.json doc/results/problem3_fullsize_standin.json
 
 report: setup  ## doc/report.pdf from the results that exist

@@ -78,6 +78,9 @@ def parse_arguments(argv=None):
                          metavar=("TRAIN", "TEST"))
     standin.add_argument("--standin-mnist", type=int, nargs=2, default=[10000, 3000],
                          metavar=("TRAIN", "TEST"))
+    standin.add_argument("--write-svhn-standin", type=Path, default=None, metavar="DIR",
+                         help="only write an SVHN stand-in (--standin-svhn sizes) to DIR (must be "
+                              "empty) and exit; e.g. one of the full SVHN's size for --svhn-dir")
     args = parser.parse_args(argv)
     if args.quick:
         args.source_steps = min(args.source_steps, 300)
@@ -727,8 +730,21 @@ def tsne_class_separation(embeddings):
 
 
 # ==================================================================================================
+def write_svhn_standin_only(args):
+    folder = args.write_svhn_standin
+    if folder.exists() and any(folder.iterdir()):
+        raise UserError(f"{folder}: not empty; the stand-in is only written to an empty folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"writing a stand-in SVHN (printed digits) to {folder}: "
+          f"{args.standin_svhn[0]}+{args.standin_svhn[1]} images")
+    write_svhn_standin({split: folder / name for split, name in SVHN_FILES.items()}, args.seed,
+                       *args.standin_svhn)
+
+
 def main(argv=None):
     args = parse_arguments(argv)
+    if args.write_svhn_standin is not None:
+        return write_svhn_standin_only(args)
     started_at = time.time()
     seed_everything(args.seed)
     device = choose_device(args.device)

@@ -99,6 +99,16 @@ def test_real_files_copied_over_a_standin_are_labelled_real(tmp_path):
     assert not digits_standin.is_standin(tmp_path, "svhn", svhn.values())
 
 
+def test_an_svhn_standin_of_any_size_is_written_on_request_and_never_over_files(tmp_path):
+    folder = tmp_path / "big"
+    p3.main(["--write-svhn-standin", str(folder), "--standin-svhn", "30", "12"])
+    svhn = {split: p3.load_svhn_mat(folder / name) for split, name in digits_standin.SVHN_FILES.items()}
+    assert len(svhn["train"][1]) == 30 and len(svhn["test"][1]) == 12
+    assert digits_standin.is_standin(folder, "svhn", [folder / n for n in digits_standin.SVHN_FILES.values()])
+    with pytest.raises(UserError, match="not empty"):
+        p3.main(["--write-svhn-standin", str(folder)])
+
+
 def test_a_default_folder_with_only_mnist_test_files_is_never_overwritten(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "data" / "problem3"
