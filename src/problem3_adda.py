@@ -752,7 +752,7 @@ def main(argv=None):
     svhn, mnist, data_source, data_files = prepare_data(args)
     seeds = [args.seed + k for k in range(args.seeds)]
     config = {k: v for k, v in vars(args).items()
-              if k not in ("out", "fresh", "device", "runs_dir", "given_paths")}
+              if k not in ("out", "fresh", "device", "runs_dir", "given_paths", "write_svhn_standin")}
     config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
                   data_fingerprint=data_fingerprint(*data_files))
     checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh)
