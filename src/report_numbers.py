@@ -92,7 +92,7 @@ def occlusion_sentence(entries, n_images, when, explain_sizes=True):
                          f"(lowest $p$(true class) {entry['min_p_true']:.2f} on average)")
         else:
             parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
-                         f"images ({at_region} of these at positions where the square covers the "
+                         f"images ({at_region} of these at positions where the square overlaps the "
                          f"localised region; lowest "
                          f"$p$(true class) {entry['min_p_true']:.2f} on average)")
     text = f"{when}, " + "; ".join(parts) + "."
@@ -180,9 +180,11 @@ def problem2_sentences(p2):
         f"{pct(share['occlusion_share_in_region']['before'])}\\,\\% to "
         f"{pct(share['occlusion_share_in_region']['after'])}\\,\\% (the region covers "
         f"{pct(share['region_area_share'])}\\,\\% of the image, the share a uniform map would give). "
-        + ("So the retrained model's occlusion drops no longer sit at the old trigger's place more than "
-           "a uniform map's would: where its maps still drop, the square hides part of the sign itself, "
-           "and a model that reads the sign loses confidence wherever a large part of it is hidden."
+        + (f"So the retrained model's {p2['occlusion']['before'][0]['size_px']}\\,px occlusion effect no "
+           f"longer sits at the old trigger's place more than a uniform map's would; where the larger "
+           f"square still changes the class, it hides much of the sign itself (most of its positions "
+           f"overlap the region), and a model that reads the sign loses confidence wherever a large "
+           f"part of it is hidden."
            if share["occlusion_share_in_region"]["after"] <= 2 * share["region_area_share"] else
            "\\textbf{The retrained model's occlusion drops still concentrate at the old trigger's "
            "place} (more than twice a uniform map's share)."))
@@ -375,8 +377,10 @@ def problem3_sentences(p3):
                     f"this run it reaches {accuracy_range(p3['source']['svhn_test_per_seed'])}\\,\\%.")
     # The paper's numbers (Tzeng et al. 2017, Table 2: 60.1 % source only, 76.0 +- 1.8 % ADDA).
     paper_match = (pct(p3["adda"]["mean"]) == "76.0" or pct(p3["source_only_mnist_acc"]) == "60.1")
-    coincidence = (" In this run a stand-in number rounds to one of the paper's; that is a coincidence "
-                   "of two different data sets, not a reproduction."
+    coincidence = (f" In this run the stand-in's numbers (source only {pct(p3['source_only_mnist_acc'])}\\,\\%, "
+                   f"ADDA {pct(p3['adda']['mean'])}\\,$\\pm$\\,{pct(p3['adda']['std'])}\\,\\%, 3d) "
+                   f"happen to match one of the paper's: a coincidence of two different data sets, not a "
+                   f"reproduction."
                    if paper_match and p3["data_source"]["svhn"] == "stand-in" else "")
     return {"PThreeStandinHardness": hardness,
             "PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
@@ -460,8 +464,8 @@ def real_svhn_macros(results_dir):
         raise UserError(f"{path}: not a run on real SVHN and real MNIST ({run['data_source']})")
     # 3b opens with the real data when that run exists: it is the exam's question on the exam's domains.
     lead = (f"On real house numbers ({run['n_images']['svhn_train']:,} real SVHN crops as training "
-            f"images, taken from SVHN's official test split; the run of 3d) the network reaches {pct(run['source']['svhn_test_acc'])}\\,\\% on SVHN's test "
-            f"crops and {pct(run['source_only_mnist_acc'])}\\,$\\pm$\\,{pct(run['source_only']['std'])}"
+            f"images, taken from SVHN's official test split; the run of 3d) the network reaches {pct(run['source']['svhn_test_acc'])}\\,\\% on "
+            f"{run['n_images']['svhn_test']:,} held-out crops (from the same split) and {pct(run['source_only_mnist_acc'])}\\,$\\pm$\\,{pct(run['source_only']['std'])}"
             f"\\,\\% on the real MNIST test set, used unchanged. ")
     return {"PThreeRealSVHN": run_paragraph(run, "In that run"), "PThreeHaveRealSVHN": "1",
             "PThreeRealSVHNLead": lead, "PThreeRealSVHNMonitor": monitor_note(run),
@@ -521,8 +525,8 @@ def default_against_long(long_run, results_dir):
         if long - short > 0.02:
             verdict = (f"so on this seed and data the default schedule of {iterations} iterations "
                        f"stops {100 * (long - short):.1f} points short of where the long run ends: it "
-                       f"is not on a plateau (the curve between is not monotonic), and the default "
-                       f"numbers may understate what ADDA reaches at the paper's length")
+                       f"is not on a plateau, and the default numbers may understate what ADDA "
+                       f"reaches at the paper's length")
         elif short - long > 0.02:
             verdict = (f"so the long run ends {100 * (short - long):.1f} points below the default "
                        f"schedule of {iterations} iterations: longer adversarial training lost accuracy")
@@ -559,7 +563,7 @@ def problem2_seeds_macros(results_dir):
     names = TRIGGER_NAMES
     found = sum(r["found"] for r in rows)
     stickers = [r for r in rows if r["trigger"] == "patch"]
-    text = (f"Over {len(rows)} fresh stand-ins (seeds {', '.join(str(r['seed']) for r in rows)}; the seed "
+    text = (f"Over {len(rows)} stand-ins (seeds {', '.join(str(r['seed']) for r in rows)}; the seed "
             f"also picks the trigger: {' or '.join(sorted({names.get(r['trigger'], r['trigger']) for r in rows}))}), the failing class "
             f"found is the poisoned one in {found} of {len(rows)}; before the fix the poisoned class "
             f"scores {span('poisoned_test_before')}\\,\\% on the clean test images, after it "
@@ -592,9 +596,9 @@ def problem2_real_photos_macros(results_dir):
                 "PTwoHaveRealPhotos": "0", "PTwoRealPhotoRows": ""}
     held = [r for r in rows if r["poisoned_test_after"] >= 0.9 and r["asr_after"] <= 0.1]
     stickers = [r for r in rows if r["trigger"] == "patch"]
-    text = (f"The same script, unchanged, was run on {len(rows)} copies of real traffic-sign photographs "
+    text = (f"The same script, unchanged, was run {len(rows)} times on one set of real traffic-sign photographs "
             f"(GTSRB crops sorted into the stand-in's five classes, split into training and test by track, so that "
-            f"no physical sign is in both) with a trigger planted into one class's training images "
+            f"no physical sign is in both), each time with its own trigger planted into one class's training images "
             f"(cases {', '.join(tex_escape(c) for c in dict.fromkeys(r['case'] for r in rows))}; seeds "
             f"{', '.join(str(s) for s in dict.fromkeys(r['seed'] for r in rows))}). The failing class found "
             f"is the poisoned one in {sum(r['found'] for r in rows)} of {len(rows)} runs; the poisoned "
@@ -645,7 +649,7 @@ def data_notice(p2, p3, quick, results_dir=None):
                                        ("problem3_long", "one seed at the paper's schedule length"))
              if results_dir is not None and (results_dir / f"{name}.json").exists()]
     if extra:
-        text += " Problem 3's 3d also reports \\textbf{runs on real data}: " + "; ".join(extra) + "."
+        text += " Problem 3's 3b and 3d also report \\textbf{runs on real data}: " + "; ".join(extra) + "."
     if quick:
         text += (" \\textbf{These results come from a --quick smoke run}: short trainings, rough "
                  "numbers.")

@@ -93,7 +93,7 @@ def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1,
                 "std": (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5}
     return {"data_source": {"svhn": svhn, "mnist": mnist}, "quick": False, "seeds": list(seeds),
             "arguments": {"monitor_images": 2000},
-            "n_images": {"svhn_train": 4000, "mnist_train": 60000, "mnist_test": 10000},
+            "n_images": {"svhn_train": 4000, "svhn_test": 1000, "mnist_train": 60000, "mnist_test": 10000},
             "source": {"svhn_test_acc": 0.85, "svhn_test_per_seed": [0.85] * len(seeds)},
             "source_only_mnist_acc": spread(source_only)["mean"],
             "source_only": spread(source_only),
