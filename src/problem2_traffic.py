@@ -855,7 +855,9 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
     x = np.arange(len(classes))
     ax.bar(x - 0.2, [before["test"]["per_class"][c] for c in classes], 0.4, label="before the fix")
     ax.bar(x + 0.2, [after["test"]["per_class"][c] for c in classes], 0.4, label="after the fix")
-    ax.set_xticks(x, [f"{c}\n(failing)" if c == failing_class else c for c in classes], fontsize=9)
+    names = [c.replace(" ", "\n") for c in classes]  # two lines each, so neighbours do not touch
+    ax.set_xticks(x, [f"{n}\n(failing)" if c == failing_class else n for n, c in zip(names, classes)],
+                  fontsize=9)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.22), ncol=2)

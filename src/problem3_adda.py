@@ -656,8 +656,10 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
     axes[2].set_ylim(0, 1)
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=9, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        entries = len(ax.get_legend_handles_labels()[0])
+        if entries:  # one column unless long, so neighbouring panels' legends do not meet
+            ax.legend(fontsize=9, ncol=2 if entries > 5 else 1, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
