@@ -549,6 +549,22 @@ def check_rows(results_dir, name):
     return rows
 
 
+def before_after_cells(row):
+    """A check row's table cells: found, poisoned class before -> after, ASR before -> after, IoU."""
+    return (f"{'yes' if row['found'] else 'no'} & "
+            f"{pct(row['poisoned_test_before'], 0)} $\\to$ {pct(row['poisoned_test_after'], 0)} & "
+            f"{pct(row['asr_before'], 0)} $\\to$ {pct(row['asr_after'], 0)} & {row['iou']:.2f} \\\\")
+
+
+def sticker_iou_clause(rows, subject):
+    """'; <subject> IoU a--b with the truth' over the sticker runs (a frame has no box to compare)."""
+    ious = [r["iou"] for r in rows if r["trigger"] == "patch"]
+    if not ious:
+        return ""
+    span = f"{min(ious):.2f}" + (f"--{max(ious):.2f}" if len(ious) > 1 else "")
+    return f"; {subject} IoU {span} with the truth"
+
+
 def problem2_seeds_macros(results_dir):
     """Problem 2 over several stand-in seeds (scripts/check_standin_seeds.py --json), if made: a
     table and a sentence on how much the outcome varies."""
@@ -562,27 +578,21 @@ def problem2_seeds_macros(results_dir):
         return accuracy_range([r[key] for r in rows], digits=0)
     names = TRIGGER_NAMES
     found = sum(r["found"] for r in rows)
-    stickers = [r for r in rows if r["trigger"] == "patch"]
     text = (f"Over {len(rows)} stand-ins (seeds {', '.join(str(r['seed']) for r in rows)}; the seed "
             f"also picks the trigger: {' or '.join(sorted({names.get(r['trigger'], r['trigger']) for r in rows}))}), the failing class "
             f"found is the poisoned one in {found} of {len(rows)}; before the fix the poisoned class "
             f"scores {span('poisoned_test_before')}\\,\\% on the clean test images, after it "
             f"{span('poisoned_test_after')}\\,\\%; the attack success rate goes from "
             f"{span('asr_before')}\\,\\% to {span('asr_after')}\\,\\%")
-    if stickers:
-        ious = [r["iou"] for r in stickers]
-        text += (f"; the sticker's localised box has IoU {min(ious):.2f}" +
-                 (f"--{max(ious):.2f}" if len(ious) > 1 else "") + " with the truth")
+    text += sticker_iou_clause(rows, "the sticker's localised box has")
     poisoned = {r.get("poisoned") for r in rows}
     if len(poisoned) == 1 and None not in poisoned:
         text += (f" (Table~\\ref{{tab:p2seeds}}). Every one of these stand-ins poisons "
                  f"\\emph{{{poisoned.pop()}}}, so this count says nothing about finding another class.")
     else:
         text += " (Table~\\ref{tab:p2seeds})."
-    table = "\n".join(
-        f"{r['seed']} & {names.get(r['trigger'], r['trigger'])} & {'yes' if r['found'] else 'no'} & {pct(r['poisoned_test_before'], 0)} "
-        f"$\\to$ {pct(r['poisoned_test_after'], 0)} & {pct(r['asr_before'], 0)} $\\to$ {pct(r['asr_after'], 0)} & "
-        f"{r['iou']:.2f} \\\\" for r in rows)
+    table = "\n".join(f"{r['seed']} & {names.get(r['trigger'], r['trigger'])} & {before_after_cells(r)}"
+                      for r in rows)
     return {"PTwoSeeds": text, "PTwoHaveSeeds": "1", "PTwoSeedRows": table}
 
 
@@ -595,7 +605,6 @@ def problem2_real_photos_macros(results_dir):
                                   "(\\texttt{scripts/check\\_real\\_photos.py} makes it).",
                 "PTwoHaveRealPhotos": "0", "PTwoRealPhotoRows": ""}
     held = [r for r in rows if r["poisoned_test_after"] >= 0.9 and r["asr_after"] <= 0.1]
-    stickers = [r for r in rows if r["trigger"] == "patch"]
     text = (f"The same script, unchanged, was run {len(rows)} times on one set of real traffic-sign photographs "
             f"(GTSRB crops sorted into the stand-in's five classes, split into training and test by track, so that "
             f"no physical sign is in both), each time with its own trigger planted into one class's training images "
@@ -608,9 +617,7 @@ def problem2_real_photos_macros(results_dir):
             f"attack success rate falls to {accuracy_range([r['asr_after'] for r in rows], digits=0)}"
             f"\\,\\%; the fix holds (poisoned class at least 90\\,\\% after it and attack success at "
             f"most 10\\,\\%) in {len(held)} of {len(rows)} runs")
-    if stickers:
-        text += (f"; the stickers' localised boxes have IoU "
-                 f"{min(r['iou'] for r in stickers):.2f}--{max(r['iou'] for r in stickers):.2f} with the truth")
+    text += sticker_iou_clause(rows, "the stickers' localised boxes have")
     unmet = [r for r in rows if not r["criterion_met"]]
     text += " (Table~\\ref{tab:p2photos})."
     if unmet:
@@ -619,11 +626,8 @@ def problem2_real_photos_macros(results_dir):
         text += (f" In {len(unmet)} of the runs ({which}) no threshold met the localisation's bar; the "
                  f"script said so and neutralised the candidate region that did most ({thresholds} of "
                  f"the peak), larger than the trigger.")
-    table = "\n".join(
-        f"{tex_escape(r['case'])} & {r['seed']} & {tex_escape(r['poisoned'])} & {'yes' if r['found'] else 'no'} & "
-        f"{pct(r['poisoned_test_before'], 0)} $\\to$ {pct(r['poisoned_test_after'], 0)} & "
-        f"{pct(r['asr_before'], 0)} $\\to$ {pct(r['asr_after'], 0)} & "
-        f"{r['iou']:.2f} \\\\" for r in rows)
+    table = "\n".join(f"{tex_escape(r['case'])} & {r['seed']} & {tex_escape(r['poisoned'])} & "
+                      f"{before_after_cells(r)}" for r in rows)
     return {"PTwoRealPhotos": text, "PTwoHaveRealPhotos": "1", "PTwoRealPhotoRows": table}
 
 
