@@ -472,34 +472,45 @@ def evidence_map(model, data, failing_index, run, stride):
 
 def localise_trigger(run, model, failing):
     """2f, from the first model and the training data alone (plus the failing class's clean test
-    recall from 2c). Threshold the evidence map, lowest threshold last; a candidate region grown by
-    a margin is accepted once the first model treats the failing class's training images with the
-    region neutralised as it treats that class's clean test images: recognised no more often than
-    those, up to two standard errors of the difference of the two shares."""
+    images, as in 2c). Threshold the evidence map, lowest threshold last; a candidate region grown
+    by a margin is accepted once the first model treats the failing class's training images with the
+    region neutralised as it treats that class's clean test images with the SAME region neutralised:
+    recognised no more often than those, up to two standard errors of the difference of the two
+    shares. The grey patch goes on both sides because a patch where the trigger sat can itself look
+    a little like the trigger to the backdoored model; only what the patch leaves behind of the
+    trigger should count against a region."""
     stride = max(run.args.occlusion_stride, 4)  # coarser here: averaged over many images
     margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
     evidence, groups = evidence_map(model, run.data, failing["index"], run, stride)
-    images, labels = run.data["train"]
-    failing_inputs = to_input(images[labels == failing["index"]], run.mean, run.std)
-    clean_share, n_clean = failing["clean_test_recall"], failing["n_test"]
+    groups_of_images = {}
+    for split in ("train", "test"):
+        images, labels = run.data[split]
+        groups_of_images[split] = to_input(images[labels == failing["index"]], run.mean, run.std)
+
+    def recognised(split, mask):
+        neutralised = groups_of_images[split].masked_fill(torch.from_numpy(mask), 0.0)  # 0 = mean grey
+        return float((predict_logits(model, neutralised).argmax(1) == failing["index"]).float().mean())
+
+    n_train, n_clean = len(groups_of_images["train"]), len(groups_of_images["test"])
     candidates = []
     for threshold in LOCALISATION_THRESHOLDS:
         region, core, band = evidence_region(evidence, threshold)
         mask = dilate(region, margin)
-        neutralised = failing_inputs.masked_fill(torch.from_numpy(mask), 0.0)  # 0 = the mean grey
-        share = float((predict_logits(model, neutralised).argmax(1) == failing["index"]).float().mean())
-        pooled = (share * len(failing_inputs) + clean_share * n_clean) / (len(failing_inputs) + n_clean)
-        tolerance = 2 * math.sqrt(pooled * (1 - pooled) * (1 / len(failing_inputs) + 1 / n_clean))
+        share, clean_share = recognised("train", mask), recognised("test", mask)
+        pooled = (share * n_train + clean_share * n_clean) / (n_train + n_clean)
+        tolerance = 2 * math.sqrt(pooled * (1 - pooled) * (1 / n_train + 1 / n_clean))
         met = share <= clean_share + tolerance
         candidates.append({"threshold": threshold, "region": region, "core": core, "mask": mask,
-                           "band": band, "still_recognised": share, "tolerance": tolerance, "met": met})
+                           "band": band, "still_recognised": share, "clean_test_neutralised": clean_share,
+                           "tolerance": tolerance, "met": met})
         print(f"  threshold {threshold:.2f} of the peak: {mask.mean():.1%} of the image"
-              f"{f' (a {band} px band along every edge)' if band else ''}; the first model recognises "
-              f"{share:.0%} of the neutralised '{failing['name']}' training images (its clean test "
-              f"images: {clean_share:.0%}, +{tolerance:.0%} allowed)")
+              f"{f' (a {band} px band along every edge)' if band else ''}; with it neutralised the first "
+              f"model recognises {share:.0%} of the '{failing['name']}' training images and {clean_share:.0%} "
+              f"of its clean test images (+{tolerance:.0%} allowed)")
         if met:
             break
-    chosen = candidates[-1] if candidates[-1]["met"] else min(candidates, key=lambda c: c["still_recognised"])
+    chosen = candidates[-1] if candidates[-1]["met"] else min(
+        candidates, key=lambda c: c["still_recognised"] - c["clean_test_neutralised"])
     if not chosen["met"]:
         print(f"  WARNING: no threshold neutralises the trigger by this criterion; using the one that "
               f"did most ({chosen['threshold']:.2f} of the peak)")
@@ -507,9 +518,11 @@ def localise_trigger(run, model, failing):
             "box": bounding_box(chosen["region"]), "core_box": bounding_box(chosen["core"]),
             "threshold": chosen["threshold"], "criterion_met": chosen["met"], "margin_px": margin,
             "localisation_stride_px": stride, "still_recognised": chosen["still_recognised"],
-            "clean_test_recall": clean_share, "tolerance": chosen["tolerance"],
+            "clean_test_recall": failing["clean_test_recall"],
+            "clean_test_neutralised": chosen["clean_test_neutralised"], "tolerance": chosen["tolerance"],
             "edge_band_px": chosen["band"],
-            "candidates": [{k: c[k] for k in ("threshold", "still_recognised", "tolerance", "met")}
+            "candidates": [{k: c[k] for k in ("threshold", "still_recognised", "clean_test_neutralised",
+                                              "tolerance", "met")}
                            | {"area_share": float(c["mask"].mean())} for c in candidates],
             "group_maps": {g: {k: v.numpy() for k, v in maps.items()} for g, maps in groups.items()}}
 
@@ -1063,7 +1076,8 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "before": summarise(first["report"]), "after": summarise(fixed["report"]),
         "localisation": {k: localised[k] for k in (
             "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
-            "clean_test_recall", "tolerance", "edge_band_px", "box", "core_box", "candidates")}
+            "clean_test_recall", "clean_test_neutralised", "tolerance", "edge_band_px", "box", "core_box",
+            "candidates")}
         | {"region_area_share": float(localised["mask"].mean())},
         "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
         "occlusion": occlusion, "explanation": explanation,

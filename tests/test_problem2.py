@@ -189,17 +189,22 @@ def test_the_margin_is_a_square_that_keeps_the_corners():
 
 # A stand-in "network" for the localisation: it calls an image class 1 exactly when the 13x13
 # sticker area in the top-left corner still holds bright pixels (inputs are standardised, the grey
-# fill is 0), so the first model's behaviour is known exactly.
+# fill is 0), so the first model's behaviour is known exactly. With `always`, it also recognises
+# its training images by their background, wherever the patch is. With `fooled_by_grey`, it also calls
+# class 1 every other image whose top-left pixel is the grey fill: a patch that looks like the trigger.
 class StickerDetector(torch.nn.Module):
-    def __init__(self, always=False):
+    def __init__(self, always=False, fooled_by_grey=False):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.ones(()))
-        self.always = always
+        self.always, self.fooled_by_grey = always, fooled_by_grey
 
     def forward(self, inputs):
         bright = (inputs[:, :, :13, :13] > 1.0).flatten(1).any(1).float()
-        if self.always:
-            bright = torch.ones_like(bright)
+        if self.fooled_by_grey:
+            grey = (inputs[:, 0, 0, 0] == 0) & (torch.arange(len(inputs)) % 2 == 0)
+            bright = torch.maximum(bright, grey.float())
+        if self.always:  # recognises its training images (background 100, not the test's 90) anyway
+            bright = torch.maximum(bright, (inputs[:, 0, -1, 0] > -0.2).float())
         logits = torch.zeros(len(inputs), 5)
         logits[:, 1] = self.scale * (10 * bright - 5)
         return logits
@@ -210,8 +215,9 @@ def localisation_run(n=20):
     labels = torch.tensor([1] * (n // 2) + [0] * (n - n // 2))
     images[labels == 1, :, :13, :13] = 255  # the sticker
     args = SimpleNamespace(occlusion_stride=2, n_localise=8, occlusion_size=10, seed=0, image_size=32)
-    return SimpleNamespace(args=args, data={"train": (images, labels)}, mean=torch.full((3,), 100 / 255),
-                           std=torch.full((3,), 0.1))
+    clean = torch.full((n, 3, 32, 32), 90, dtype=torch.uint8)  # test images: no sticker
+    return SimpleNamespace(args=args, data={"train": (images, labels), "test": (clean, labels)},
+                           mean=torch.full((3,), 100 / 255), std=torch.full((3,), 0.1))
 
 
 def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go(monkeypatch):
@@ -225,6 +231,20 @@ def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go
     assert localised["margin_px"] == 4 and localised["mask"][:13, :13].all()
     assert localised["criterion_met"] and localised["still_recognised"] == 0.0
     assert localised["box"] == pytest.approx([3 / 32, 3 / 32, 10 / 32, 10 / 32], abs=1e-4)
+
+
+def test_localisation_compares_with_clean_test_images_under_the_same_grey_patch(monkeypatch):
+    # The grey patch itself makes the model call half of all patched images class 1, training and
+    # clean test images alike: that is the patch, not a trigger left behind, so the first
+    # threshold is accepted. Against the unpatched test images (0 %) no region would pass.
+    run = localisation_run()
+    evidence = np.zeros((32, 32))
+    evidence[3:10, 3:10] = 1.0
+    monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
+    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
+    localised = p2.localise_trigger(run, StickerDetector(fooled_by_grey=True), failing)
+    assert localised["criterion_met"] and localised["threshold"] == p2.LOCALISATION_THRESHOLDS[0]
+    assert localised["still_recognised"] == 0.5 and localised["clean_test_neutralised"] == 0.5
 
 
 def test_localisation_says_so_when_no_region_meets_the_bar(monkeypatch, capsys):
