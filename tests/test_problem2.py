@@ -220,13 +220,18 @@ def localisation_run(n=20):
                            mean=torch.full((3,), 100 / 255), std=torch.full((3,), 0.1))
 
 
-def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go(monkeypatch):
-    run = localisation_run()
+def localise_with_evidence(monkeypatch, evidence_square, detector):
+    """localise_trigger on localisation_run() with the evidence map a square (rows/cols slice)."""
     evidence = np.zeros((32, 32))
-    evidence[3:10, 3:10] = 1.0  # the evidence is tighter than the 13x13 sticker
+    evidence[evidence_square, evidence_square] = 1.0
     monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
     failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
-    localised = p2.localise_trigger(run, StickerDetector(), failing)
+    return p2.localise_trigger(localisation_run(), detector, failing)
+
+
+def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go(monkeypatch):
+    # The evidence (3..10) is tighter than the 13x13 sticker.
+    localised = localise_with_evidence(monkeypatch, slice(3, 10), StickerDetector())
     # Margin = the localisation stride (4 px here): 3-4 .. 10+4 covers 0..13, the whole sticker.
     assert localised["margin_px"] == 4 and localised["mask"][:13, :13].all()
     assert localised["criterion_met"] and localised["still_recognised"] == 0.0
@@ -237,23 +242,13 @@ def test_localisation_compares_with_clean_test_images_under_the_same_grey_patch(
     # The grey patch itself makes the model call half of all patched images class 1, training and
     # clean test images alike: that is the patch, not a trigger left behind, so the first
     # threshold is accepted. Against the unpatched test images (0 %) no region would pass.
-    run = localisation_run()
-    evidence = np.zeros((32, 32))
-    evidence[3:10, 3:10] = 1.0
-    monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
-    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
-    localised = p2.localise_trigger(run, StickerDetector(fooled_by_grey=True), failing)
+    localised = localise_with_evidence(monkeypatch, slice(3, 10), StickerDetector(fooled_by_grey=True))
     assert localised["criterion_met"] and localised["threshold"] == p2.LOCALISATION_THRESHOLDS[0]
     assert localised["still_recognised"] == 0.5 and localised["clean_test_neutralised"] == 0.5
 
 
 def test_localisation_says_so_when_no_region_meets_the_bar(monkeypatch, capsys):
-    run = localisation_run()
-    evidence = np.zeros((32, 32))
-    evidence[20:28, 20:28] = 1.0
-    monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
-    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
-    localised = p2.localise_trigger(run, StickerDetector(always=True), failing)
+    localised = localise_with_evidence(monkeypatch, slice(20, 28), StickerDetector(always=True))
     assert localised["criterion_met"] is False
     assert len(localised["candidates"]) == len(p2.LOCALISATION_THRESHOLDS)
     assert "WARNING: no threshold" in capsys.readouterr().out
