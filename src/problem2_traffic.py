@@ -482,16 +482,16 @@ def localise_trigger(run, model, failing):
     stride = max(run.args.occlusion_stride, 4)  # coarser here: averaged over many images
     margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
     evidence, groups = evidence_map(model, run.data, failing["index"], run, stride)
-    groups_of_images = {}
+    failing_inputs = {}
     for split in ("train", "test"):
         images, labels = run.data[split]
-        groups_of_images[split] = to_input(images[labels == failing["index"]], run.mean, run.std)
+        failing_inputs[split] = to_input(images[labels == failing["index"]], run.mean, run.std)
 
     def recognised(split, mask):
-        neutralised = groups_of_images[split].masked_fill(torch.from_numpy(mask), 0.0)  # 0 = mean grey
+        neutralised = failing_inputs[split].masked_fill(torch.from_numpy(mask), 0.0)  # 0 = mean grey
         return float((predict_logits(model, neutralised).argmax(1) == failing["index"]).float().mean())
 
-    n_train, n_clean = len(groups_of_images["train"]), len(groups_of_images["test"])
+    n_train, n_clean = len(failing_inputs["train"]), len(failing_inputs["test"])
     candidates = []
     for threshold in LOCALISATION_THRESHOLDS:
         region, core, band = evidence_region(evidence, threshold)
@@ -924,7 +924,6 @@ def answer_2c(run, first):
     explain_index = torch.nonzero(run.data["train"][1] == index).flatten()[:run.args.n_explain]
     return {"name": name, "index": index, "drops": drops,
             "clean_test_recall": report["test"]["per_class"][name],
-            "n_test": int((run.data["test"][1] == index).sum()),
             "explain_index": explain_index,
             "explain_images": run.data["train"][0][explain_index],
             "explain_inputs": to_input(run.data["train"][0][explain_index], run.mean, run.std),

@@ -122,8 +122,10 @@ def problem2_sentences(p2):
         f"(\\emph{{{worst_other}}})." if worst_drop > 0 else
         "None of the other classes is worse on test than on validation.")
     where = where_in_image(loc["box"], loc["edge_band_px"])
-    # Results of an older script compared with the clean test images without the grey patch.
-    neutralised_clean = loc.get("clean_test_neutralised", loc["clean_test_recall"])
+    if "clean_test_neutralised" not in loc:  # its bar compared with unpatched test images
+        raise UserError("problem2.json: made by an older version of problem2_traffic.py (its "
+                        "localisation bar is not the same-patch one); run `make problem2` again")
+    neutralised_clean = loc["clean_test_neutralised"]
     sentences["PTwoEvidenceWhere"] = (
         f"The evidence that sets the failing class apart from the others lies {where} (box "
         f"$({', '.join(f'{v:.2f}' for v in loc['box'])})$, {pct(loc['region_area_share'])}\\,\\% of the "

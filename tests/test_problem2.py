@@ -225,7 +225,7 @@ def localise_with_evidence(monkeypatch, evidence_square, detector):
     evidence = np.zeros((32, 32))
     evidence[evidence_square, evidence_square] = 1.0
     monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
-    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0, "n_test": 10}
+    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0}
     return p2.localise_trigger(localisation_run(), detector, failing)
 
 

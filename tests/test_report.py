@@ -281,3 +281,12 @@ def test_the_problem2_sentences_follow_altered_results():
     assert "do not concentrate there clearly" in text["PTwoSaliencyShare"]
     assert "still concentrate at the old trigger" in text["PTwoAfterExplained"]
     assert "to 30.0\\,\\% on the clean test images" in text["PTwoRecovery"]
+
+
+def test_problem2_results_from_before_the_same_patch_bar_are_a_clear_error():
+    """Such a file has no patched clean-test share; a sentence saying 'with the same patch' over its
+    unpatched share would be false."""
+    p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
+    del p2["localisation"]["clean_test_neutralised"]
+    with pytest.raises(report_numbers.UserError, match="older version of problem2_traffic.py"):
+        report_numbers.problem2_sentences(p2)
