@@ -31,7 +31,7 @@ from sklearn.model_selection import train_test_split
 from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
 from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
                    figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
-                   was_given, write_results)
+                   require_empty_folder, was_given, write_results)
 
 plt = figure_style()
 
@@ -1097,8 +1097,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
 
 
 def write_standin_only(args):
-    if args.write_standin.exists() and any(args.write_standin.iterdir()):
-        raise UserError(f"{args.write_standin}: not empty; the stand-in is only written to an empty folder")
+    require_empty_folder(args.write_standin)
     write_standin(args.write_standin, args.seed, args.standin_train_per_class,
                   args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
 

@@ -29,7 +29,7 @@ from sklearn.metrics import confusion_matrix
 from digits_standin import MNIST_IDX, SVHN_FILES, is_standin, write_mnist_standin, write_svhn_standin
 from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
                    data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   was_given, write_results)
+                   require_empty_folder, was_given, write_results)
 
 plt = figure_style()
 
@@ -734,8 +734,7 @@ def tsne_class_separation(embeddings):
 # ==================================================================================================
 def write_svhn_standin_only(args):
     folder = args.write_svhn_standin
-    if folder.exists() and any(folder.iterdir()):
-        raise UserError(f"{folder}: not empty; the stand-in is only written to an empty folder")
+    require_empty_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     print(f"writing a stand-in SVHN (printed digits) to {folder}: "
           f"{args.standin_svhn[0]}+{args.standin_svhn[1]} images")

@@ -105,6 +105,12 @@ class PathFlag(argparse.Action):
         namespace.given_paths = sorted(set(namespace.given_paths) | {self.dest})
 
 
+def require_empty_folder(folder):
+    """A stand-in written on request goes only into an empty (or new) folder, never over files."""
+    if folder.exists() and any(folder.iterdir()):
+        raise UserError(f"{folder}: not empty; the stand-in is only written to an empty folder")
+
+
 def was_given(args, dest):
     return dest in args.given_paths
 
