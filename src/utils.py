@@ -37,6 +37,9 @@ def run_main(main):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except OSError as error:  # disk full, permissions changed mid-run: say which file, no traceback
+        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume from the last checkpoint",
               file=sys.stderr)
@@ -81,7 +84,7 @@ def common_parser(description, default_data_dir=None, resumable=False):
                             help="the exam's data; when this default folder is empty a labelled "
                                  "stand-in is generated there first")
     parser.set_defaults(given_paths=[])
-    parser.add_argument("--out", type=Path, default=Path("doc"),
+    parser.add_argument("--out", type=writable_folder, default=Path("doc"),
                         help="figures go to OUT/figures/, numbers to OUT/results/")
     parser.add_argument("--seed", type=int, default=0, help="seed for python, numpy and torch")
     parser.add_argument("--quick", action="store_true",
@@ -89,11 +92,23 @@ def common_parser(description, default_data_dir=None, resumable=False):
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to compute")
     if resumable:
-        parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+        parser.add_argument("--runs-dir", type=writable_folder, default=Path("runs"),
                             help="checkpoints and caches, so an interrupted run resumes")
         parser.add_argument("--fresh", action="store_true",
                             help="ignore this configuration's checkpoints and start over")
     return parser
+
+
+def writable_folder(text):
+    """An output folder, checked before any work starts (not after a long run): it, or the
+    nearest part of it that exists, must be a folder this user may write into."""
+    path = Path(text)
+    existing = next(part for part in [path, *path.parents] if part.exists())  # '.' or '/' at last
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: no permission to write into {existing}")
+    return path
 
 
 class PathFlag(argparse.Action):

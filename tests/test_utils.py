@@ -51,6 +51,34 @@ def test_user_error_is_one_line_and_exit_code_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    parser = utils.common_parser("x", resumable=True)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for flag in ("--out", "--runs-dir"):
+        for value in (a_file, a_file / "below"):
+            with pytest.raises(SystemExit) as stopped:
+                parser.parse_args([flag, str(value)])
+            assert stopped.value.code == 2
+            assert f"{a_file} is a file, not a folder" in capsys.readouterr().err
+    assert parser.parse_args(["--out", str(tmp_path / "new" / "folder")]).out == tmp_path / "new" / "folder"
+    assert a_file.read_text() == "mine"
+
+
+def test_an_os_error_mid_run_is_one_line_naming_the_file():
+    import subprocess
+    import sys
+    code = ("import utils\n"
+            "def main():\n"
+            "    open('/proc/no-such-dir/results.json', 'w')\n"
+            "utils.run_main(main)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=utils.PROJECT_ROOT / "src",
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: /proc/no-such-dir/results.json: No such file or directory"]
+
+
 def test_cuda_without_a_gpu_is_a_user_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # never the case on the CPU-only CI machine
