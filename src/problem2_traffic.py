@@ -31,7 +31,7 @@ from sklearn.model_selection import train_test_split
 from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
 from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
                    figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
-                   require_empty_folder, was_given, write_results)
+                   refuse_file_as_folder, require_empty_folder, was_given, write_results)
 
 plt = figure_style()
 
@@ -181,6 +181,7 @@ def load_data(data_dir, image_size, seed, train_samples=None):
 def prepare_data_dir(args):
     """Use the user's data; write the stand-in only into an empty default folder."""
     data_dir = args.data_dir
+    refuse_file_as_folder(data_dir, "train/ and test/")
     is_empty = not data_dir.exists() or not any(data_dir.iterdir())
     if is_empty and not was_given(args, "data_dir"):
         write_standin(data_dir, args.seed, args.standin_train_per_class,

@@ -29,7 +29,7 @@ from sklearn.metrics import confusion_matrix
 from digits_standin import MNIST_IDX, SVHN_FILES, is_standin, write_mnist_standin, write_svhn_standin
 from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
                    data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   require_empty_folder, was_given, write_results)
+                   refuse_file_as_folder, require_empty_folder, was_given, write_results)
 
 plt = figure_style()
 
@@ -251,6 +251,8 @@ def has_svhn_files(directory):
 def prepare_data(args):
     """Stand-ins only where a default folder holds none of that data set's files: a folder with any
     of them (say only MNIST's t10k files) is read, and a missing file is an error, never overwritten."""
+    refuse_file_as_folder(args.svhn_dir, "train_32x32.mat and test_32x32.mat")
+    refuse_file_as_folder(args.mnist_dir, "the MNIST files")
     svhn_paths = {split: args.svhn_dir / name for split, name in SVHN_FILES.items()}
     writers = []
     if not has_svhn_files(args.svhn_dir):

@@ -126,6 +126,13 @@ def require_empty_folder(folder):
         raise UserError(f"{folder}: not empty; the stand-in is only written to an empty folder")
 
 
+def refuse_file_as_folder(path, expected):
+    """A data flag names a folder; a file there (often the exam's zip) gets a one-line error."""
+    if Path(path).is_file():
+        raise UserError(f"{path}: a file, not a folder; give the folder that holds {expected} "
+                        f"(unpack a zip first)")
+
+
 def was_given(args, dest):
     return dest in args.given_paths
 

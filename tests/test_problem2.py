@@ -149,6 +149,15 @@ def test_a_bad_path_is_one_line_exit_2_and_nothing_is_generated(run, tmp_path):
                                                   f"train/<class>/ and test/<class>/)"]
     assert not missing.exists()
 
+    exam_zip = tmp_path / "problem2.zip"  # the exam hands its data out as a zip
+    exam_zip.write_bytes(b"PK\x05\x06" + bytes(18))
+    result = run("problem2_traffic.py", "--data-dir", exam_zip, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {exam_zip}: a file, not a folder; give the folder that holds train/ and test/ "
+        f"(unpack a zip first)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["problem2.zip"]
+
 
 def copy_of(standin, tmp_path):
     target = tmp_path / "copy"

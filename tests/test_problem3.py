@@ -261,6 +261,16 @@ def test_a_missing_svhn_file_is_one_line_exit_2(run, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing generated into a path the user gave
 
 
+def test_a_file_given_as_a_data_folder_is_named(tmp_path):
+    svhn_file = tmp_path / "train_32x32.mat"
+    svhn_file.write_bytes(b"MATLAB")
+    for flag in ("svhn_dir", "mnist_dir"):
+        args = p3.parse_arguments([f"--{flag.replace('_', '-')}", str(svhn_file)])
+        with pytest.raises(UserError, match=f"^{svhn_file}: a file, not a folder; give the folder that holds"):
+            p3.prepare_data(args)
+    assert svhn_file.read_bytes() == b"MATLAB"
+
+
 def idx_bytes(magic, shape, body):
     return struct.pack(f">I{len(shape)}I", magic, *shape) + bytes(body)
 
