@@ -157,15 +157,15 @@ def check_he_steps(generator=None):
     return checks
 
 
-def below(ax):
+def below(ax, columns=2):
     """The legend under the panel, off the curves."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=8, frameon=False)
 
 
 def plot_he(generator):
     """Variance against depth for several weight scales: only He's 2/n is flat."""
     scales = {"Var(w)=1/n (LeCun)": 1.0, "Var(w)=2/n (He)": 2.0, "Var(w)=3/n": 3.0}
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.7))
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.3))
     summary = {}
     for label, scale in scales.items():
         forward, backward = layer_variances(scale, 40, 512, 1000, generator=generator)
@@ -178,12 +178,13 @@ def plot_he(generator):
         summary[label] = {"forward_last_over_first": forward[-1] / forward[0],
                           "backward_first_over_last": backward[0] / backward[-1],
                           "conv_forward_last_over_first": conv_forward[-1] / conv_forward[0]}
-    axes[0].set_title("fully connected: forward Var(y_l)")
-    axes[1].set_title("fully connected: backward Var(dL/dx_l)")
-    axes[2].set_title("3x3 conv: forward Var(y_l)")
+    axes[0].set_title("forward Var(y_l), fully conn.")
+    axes[1].set_title("backward Var(dL/dx_l), fully conn.")
+    axes[2].set_title("forward Var(y_l), 3x3 conv")
     for ax in axes:
         ax.set_xlabel("layer l")
-    below(axes[1])
+    axes[0].set_ylabel("variance (log scale)")
+    below(axes[1], columns=3)
     save_figure(fig, OUT, "p1_he_variance_vs_depth")
     return summary
 
@@ -211,7 +212,30 @@ def check_xavier_vs_he(generator=None):
         ratios[label] = float(draws.mean())
         checks.append(check_draws(f"1b {label.replace(' ', ', ')} net, variance ratio per layer",
                                   draws, predicted, 0.03))
-    return checks, ratios
+    tanh_after_depth = {}
+    for label, scale in [("Xavier tanh", 1.0), ("He tanh", 2.0)]:
+        totals = [forward[-1] / forward[0] for forward, _ in
+                  (one_network_variances(scale, 30, 512, 500, torch.tanh, False, generator) for _ in range(8))]
+        predicted = tanh_variance_recursion(scale, 30)
+        tanh_after_depth[label] = {"measured": float(np.mean(totals)), "predicted": predicted}
+        checks.append(check_draws(f"1b {label.replace(' ', ', ')} net, Var(y_30)/Var(y_1) against the "
+                                  f"recursion q <- s E[tanh^2(sqrt(q) z)]", totals, predicted, 0.1,
+                                  relative=True))
+    return checks, ratios, tanh_after_depth
+
+
+def tanh_variance_recursion(weight_scale, depth):
+    """tanh is not linear, so a layer maps the pre-activation variance q to s E[tanh^2(sqrt(q) z)],
+    z ~ N(0, 1), with Var(w) = s/n (the mean-field recursion of Poole et al. 2016). For Xavier
+    (s = 1) tanh^2(x) ~ x^2 - 2x^4/3 gives q - 2q^2: the variance shrinks at every layer, ever
+    more slowly (q_l ~ 1/(2l)), not geometrically; He's s = 2 has a non-zero fixed point instead.
+    Returns q_depth / q_1 for q_1 = s (unit-variance input), by Gauss-Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(101)
+    weights = weights / weights.sum()
+    q = weight_scale
+    for _ in range(depth - 1):
+        q = weight_scale * float(np.sum(weights * np.tanh(np.sqrt(q) * nodes) ** 2))
+    return q / weight_scale
 
 
 def plot_xavier_vs_he(generator, measured_ratios):
@@ -436,7 +460,7 @@ def main(argv=None):
     checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
     checks += check_he_steps(generator=generator)
     he_summary = plot_he(generator)
-    xavier_checks, measured_ratios = check_xavier_vs_he(generator=generator)
+    xavier_checks, measured_ratios, tanh_after_depth = check_xavier_vs_he(generator=generator)
     checks += xavier_checks
     xavier_ratios = plot_xavier_vs_he(generator, measured_ratios)  # one number per quantity
     checks += check_bernoulli_kl()
@@ -450,6 +474,7 @@ def main(argv=None):
     path = write_results(args, "problem1", {
         "checks": checks, "n_checks": len(checks), "n_failed": len(failed),
         "all_passed": not failed, "he": he_summary, "xavier_vs_he_ratio_per_layer": xavier_ratios,
+        "tanh_variance_after_30_layers": tanh_after_depth,
         "gan": gan_summary}, data_source="none (analytic checks)", started_at=started_at)
     print(f"wrote {path} and {args.out / 'figures'}/p1_*.pdf")
     if failed:

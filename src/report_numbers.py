@@ -58,7 +58,13 @@ def problem1_macros(p1):
     he = p1["he"]
     macros.update(POneLeCunForwardDecay=f"{he['Var(w)=1/n (LeCun)']['forward_last_over_first']:.1e}",
                   POneThreeForwardGrowth=f"{he['Var(w)=3/n']['forward_last_over_first']:.1e}",
-                  POneHeForward=f"{he['Var(w)=2/n (He)']['forward_last_over_first']:.2f}")
+                  POneHeForward=f"{he['Var(w)=2/n (He)']['forward_last_over_first']:.2f}",
+                  POneHeConvForward=f"{he['Var(w)=2/n (He)']['conv_forward_last_over_first']:.2f}")
+    tanh = p1["tanh_variance_after_30_layers"]
+    macros.update(POneXavierTanhAfter=f"{tanh['Xavier tanh']['measured']:.4f}",
+                  POneXavierTanhPredicted=f"{tanh['Xavier tanh']['predicted']:.4f}",
+                  POneHeTanhAfter=f"{tanh['He tanh']['measured']:.3f}",
+                  POneHeTanhPredicted=f"{tanh['He tanh']['predicted']:.3f}")
     rows = []
     for check in p1["checks"]:
         rows.append(f"{tex_escape(check['name'])} & {check['measured']:.4g} & {check['predicted']:.4g} & "

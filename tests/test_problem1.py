@@ -39,6 +39,15 @@ def test_he_check_passes_with_the_right_scale():
     assert all(c["tolerance"] >= 4 * c["standard_error"] for c in checks)
 
 
+def test_the_tanh_recursion_decays_slowly_under_xavier_and_settles_under_he():
+    # Small-variance limit q <- q - 2q^2: q_l ~ 1/(2l), far from a geometric decay.
+    assert p1.tanh_variance_recursion(1.0, 400) == pytest.approx(1 / (2 * 400), rel=0.1)
+    assert p1.tanh_variance_recursion(1.0, 30) > 0.5 ** 29 * 1e6
+    # He's s = 2 has a non-zero fixed point: deeper changes nothing.
+    assert p1.tanh_variance_recursion(2.0, 200) == pytest.approx(p1.tanh_variance_recursion(2.0, 100))
+    assert p1.tanh_variance_recursion(2.0, 200) > 0.2
+
+
 def test_a_check_whose_sample_is_too_small_for_its_tolerance_fails():
     assert not p1.check_draws("noisy", [0.9, 1.1, 0.95, 1.05], 1.0, 0.05)["passed"]
     assert p1.check_draws("precise", [0.999, 1.001, 1.0, 1.0], 1.0, 0.05)["passed"]
