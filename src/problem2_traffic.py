@@ -634,12 +634,15 @@ def share_inside(maps, mask):
 # Plots
 # ==================================================================================================
 def bare(ax, side=None):
-    """An image panel: no ticks, grid or frame; with `side`, exactly the image's extent."""
+    """An image panel: no ticks or grid; with `side`, exactly the image's extent and a thin frame
+    that shows it (an occlusion map covers only the square's centres, less than the image)."""
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
     for spine in ax.spines.values():
-        spine.set_visible(False)
+        spine.set_visible(side is not None)
+        spine.set_color("0.6")
+        spine.set_linewidth(0.5)
     if side is not None:
         ax.set_xlim(-0.5, side - 0.5)
         ax.set_ylim(side - 0.5, -0.5)
@@ -779,7 +782,8 @@ def draw_occlusion_map(ax, values, positions, size, side, **style):
     edges = np.concatenate([[centres[0] - (centres[1] - centres[0]) / 2],
                             (centres[1:] + centres[:-1]) / 2,
                             [centres[-1] + (centres[-1] - centres[-2]) / 2]])
-    shown = ax.pcolormesh(edges, edges, np.asarray(values), shading="flat", **style)
+    # Rasterised: drawn as vector cells, PDF viewers leave hairline seams between them.
+    shown = ax.pcolormesh(edges, edges, np.asarray(values), shading="flat", rasterized=True, **style)
     bare(ax, side)
     return shown
 
@@ -817,22 +821,29 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
 
 
 def plot_localisation(localised, example, out):
-    fig, axes = plt.subplots(1, 5, figsize=(10, 2.3))
+    """Four maps on one scale (each divided by its own maximum: they measure different things),
+    then the region and box on a training image."""
+    fig, axes = plt.subplots(1, 7, figsize=(8.5, 2.1),  # the 6th column: room for the bar's labels
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.45, 1.1]})
+    axes[5].axis("off")
     maps = localised["group_maps"]
-    panels = [(maps["failing"]["saliency"], "saliency, failing class"),
-              (maps["others"]["saliency"], "saliency, other classes"),
-              (maps["failing"]["occlusion"], "occlusion, failing class"),
-              (localised["evidence"], "evidence (difference)")]
+    panels = [(maps["failing"]["saliency"], "mean saliency,\nfailing class"),
+              (maps["others"]["saliency"], "mean saliency,\nother classes"),
+              (maps["failing"]["occlusion"], "mean occlusion\ndrop, failing class"),
+              (localised["evidence"], "evidence: failing\nminus others")]
     for ax, (image, title) in zip(axes, panels):
-        ax.imshow(image, cmap="hot")
-        ax.set_title(title)
+        image = np.asarray(image, float)
+        shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=report_points(fig, 7.5))
+    colour_bar(fig, shown, axes[4], "share of the\nmap's maximum")
+    photo = axes[6]
     x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
-    axes[-1].imshow(example.permute(1, 2, 0).numpy())
+    photo.imshow(example.permute(1, 2, 0).numpy())
     region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
-    axes[-1].imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
-    axes[-1].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
-    axes[-1].set_title("neutralised region, box")
-    for ax in axes:
+    photo.imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
+    photo.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
+    photo.set_title("neutralised region,\nevidence box (cyan)", fontsize=report_points(fig, 7.5))
+    for ax in [*axes[:4], photo]:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")
 
