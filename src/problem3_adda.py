@@ -608,9 +608,10 @@ def plot_source_curves(sources, out):
 
 
 def plot_confusion(matrix, title, out, name):
-    fig, ax = plt.subplots(figsize=(3.4, 3.2))
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
     matrix = np.array(matrix)
-    ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    shown = ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images")
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")
@@ -630,22 +631,29 @@ def smooth(values, window=25):
 def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"):
     """Legends below the panels, off the curves."""
     # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
-    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 6.5, 3.4))
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 6.5, 3.4),
+                             gridspec_kw={"wspace": 0.45})
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
         axes = [axes[0], None, axes[1]]
-    for seed, run in adda_runs.items():
+    # The loss panel colours by role (which network's loss), one line per seed; the accuracy
+    # panel colours by seed.
+    seeds = ", ".join(str(seed) for seed in adda_runs)
+    for k, (seed, run) in enumerate(adda_runs.items()):
         curves = run["curves"]
         x = np.array(curves["iteration"])
-        line, = axes[0].plot(x[len(x) - len(smooth(curves["discriminator_loss"])):],
-                             smooth(curves["discriminator_loss"]), label=f"D, seed {seed}")
-        axes[0].plot(x[len(x) - len(smooth(curves["target_loss"])):], smooth(curves["target_loss"]),
-                     "--", color=line.get_color(), label=f"$M_t$, seed {seed}")
-        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=line.get_color(),
+        for key, colour, label in (("discriminator_loss", "C3", "discriminator D"),
+                                   ("target_loss", "C0", "target encoder $M_t$")):
+            values = smooth(curves[key])
+            axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=1,
+                         label=f"{label}, seed{'s' if len(adda_runs) > 1 else ''} {seeds}" if k == 0 else None)
+        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}",
                      label=f"ADDA seed {seed}")
-    axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2")
-    for seed, run in mse_runs.items():
+    axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
+    axes[0].set_ylabel("binary cross-entropy")
+    for k, (seed, run) in enumerate(mse_runs.items()):
         curves = run["curves"]
-        line, = axes[1].semilogy(curves["iteration"], curves["mse_loss"], label=f"seed {seed}")
+        axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8,
+                         label=f"seed {seed}")
         axes[2].plot(curves["monitor_iteration"], curves["target_acc"], ":", color="0.5",
                      label="MSE" if seed == next(iter(mse_runs)) else None)
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
@@ -653,7 +661,14 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
     axes[2].axhline(start, color="k", lw=0.8, label="source only, these images (mean)")
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
+        from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
         axes[1].set_title("MSE variant: feature MSE")
+        axes[1].set_ylabel("mean squared error (log)")
+        # Plain labels at 1, 2, 5 x 10^k: the default '4x10^1' minor labels ran into the next panel.
+        axes[1].yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axes[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        axes[1].yaxis.set_minor_formatter(NullFormatter())
+    axes[2].set_ylabel("MNIST test accuracy")
     axes[2].set_title("MNIST accuracy, monitoring only")
     axes[2].set_ylim(0, 1)
     for ax in (ax for ax in axes if ax is not None):
@@ -677,24 +692,27 @@ def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("total variance of\nMNIST features")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     save_figure(fig, out, "p3_feature_spread")
 
 
 def plot_tsne(embeddings, out):
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
     for ax, (title, points, domains, labels) in zip(axes, embeddings):
-        for domain, marker, size in ((0, "o", 6), (1, "x", 10)):
+        # SVHN as large pale discs (each digit's cloud), MNIST as small solid dots on top: the two
+        # domains stay apart at report size, where dots against crosses did not.
+        for domain, size, alpha in ((0, 30, 0.18), (1, 5, 0.9)):
             chosen = domains == domain
             shown = ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
-                               vmin=-0.5, vmax=9.5, s=size, marker=marker, alpha=0.7, linewidths=0.8,
-                               label="SVHN (source), dots" if domain == 0 else "MNIST (target), crosses")
+                               vmin=-0.5, vmax=9.5, s=size, alpha=alpha, linewidths=0)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     # One legend below both panels, so that it covers no points.
-    markers = [plt.Line2D([], [], ls="", marker=m, color="0.35", label=label)
-               for m, label in (("o", "SVHN (source), dots"), ("x", "MNIST (target), crosses"))]
+    markers = [plt.Line2D([], [], ls="", marker="o", markersize=size, color="0.35", alpha=alpha,
+                          markeredgewidth=0, label=label)
+               for size, alpha, label in ((8, 0.3, "SVHN (source): large pale discs"),
+                                          (3, 0.9, "MNIST (target): small dots"))]
     fig.legend(handles=markers, fontsize=9, ncol=2,
                loc="upper center", bbox_to_anchor=(0.5, 0.02), frameon=False)
     bar = fig.colorbar(shown, ax=list(axes), ticks=range(10), fraction=0.03, pad=0.02)
