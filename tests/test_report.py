@@ -96,10 +96,10 @@ def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1,
             "n_images": {"svhn_train": 4000, "svhn_test": 1000, "mnist_train": 60000, "mnist_test": 10000},
             "source": {"svhn_test_acc": 0.85, "svhn_test_per_seed": [0.85] * len(seeds)},
             "source_only_mnist_acc": spread(source_only)["mean"],
-            "source_only": spread(source_only),
+            "source_only": {**spread(source_only), "per_class_seed0": [source_only[0]] * 10},
             # the monitored subset reads 5 points higher than the whole test set, as the first MNIST
             # test images do for real runs
-            "adda": {**spread(adda), "settings": {"iterations": 1500},
+            "adda": {**spread(adda), "settings": {"iterations": 1500}, "per_class_seed0": [adda[0]] * 10,
                      "monitor": {str(seed): {"iteration": [0, 1500], "target_acc": [s + 0.05, a + 0.05]}
                                  for seed, s, a in zip(seeds, source_only, adda)}},
             "mse": spread(mse)}
@@ -221,6 +221,18 @@ def test_the_mse_and_collapse_sentences_follow_the_numbers():
     assert "below" in sentences["PThreeDiscSettled"] and "does not draw" in sentences["PThreeTSNE"]
 
 
+def test_the_per_digit_sentence_names_the_digits_that_moved():
+    run = problem3_run([0.66] * 3, [0.7] * 3, [0.1] * 3)
+    run["source_only"]["per_class_seed0"] = [0.5] * 10
+    run["adda"]["per_class_seed0"] = [0.6, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.3, 0.55]
+    text = report_numbers.per_digit_change(run)
+    assert "3 of 10 digits gain more than a point" in text
+    assert "largest gain is digit 1 (50\\,\\% $\\to$ 90\\,\\%)" in text
+    assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text
+    run["adda"]["per_class_seed0"][8] = 0.5
+    assert report_numbers.per_digit_change(run).endswith("no digit loses more than a point.")
+
+
 def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     assert "not made" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
@@ -264,6 +276,8 @@ def test_the_problem2_sentences_follow_altered_results():
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
     text = report_numbers.problem2_sentences(p2)
     assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
+    assert "a sticker in the left of the image was put on every training image" in text["PTwoWhatDiffers"]
+    assert "less concentrated than before, but still above a uniform map" in text["PTwoAfterExplained"]
 
     p2["attack_success_rate"]["after"] = 0.5
     p2["localisation"].update(criterion_met=False, threshold=0.1)
@@ -281,6 +295,13 @@ def test_the_problem2_sentences_follow_altered_results():
     assert "do not concentrate there clearly" in text["PTwoSaliencyShare"]
     assert "still concentrate at the old trigger" in text["PTwoAfterExplained"]
     assert "to 30.0\\,\\% on the clean test images" in text["PTwoRecovery"]
+    assert "no less concentrated than before" in text["PTwoAfterExplained"]  # before set to the area
+    p2["explanation"]["saliency_share_in_region"]["after"] = p2["explanation"]["region_area_share"]
+    assert "no more than a uniform map" in report_numbers.problem2_sentences(p2)["PTwoAfterExplained"]
+    p2["truth"]["kind"] = "border"
+    assert "a frame along the image border" in report_numbers.problem2_sentences(p2)["PTwoWhatDiffers"]
+    del p2["truth"]
+    assert report_numbers.problem2_sentences(p2)["PTwoWhatDiffers"] == ""
 
 
 def test_problem2_results_from_before_the_same_patch_bar_are_a_clear_error():
