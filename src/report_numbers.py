@@ -241,6 +241,7 @@ def problem2_macros(p2):
               "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
               "PTwoEpochs": str(p2["arguments"]["epochs"]),
               "PTwoLearningRate": f"{p2['arguments']['lr']:g}",
+              "PTwoWeightDecay": f"{p2['arguments']['weight_decay']:g}",
               "PTwoBatchSize": str(p2["arguments"]["batch_size"]),
               "PTwoOcclusionStride": str(p2["arguments"]["occlusion_stride"]),
               "PTwoNLocalise": str(p2["arguments"]["n_localise"]),
@@ -301,6 +302,13 @@ def problem3_macros(p3):
               "PThreeADDALrDisc": f"{p3['adda']['settings']['lr_discriminator']:g}",
               "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
               "PThreeSourceSteps": str(p3["source"]["steps"]),
+              "PThreeSourceLr": f"{p3['arguments']['lr']:g}",
+              "PThreeBatch": str(p3["arguments"]["batch_size"]),
+              # Passes over the full SVHN's 73,257 training crops that the step count amounts to.
+              "PThreeFullPasses": f"{p3['source']['steps'] * p3['arguments']['batch_size'] / 73257:.1f}",
+              "PThreeWidthChoice": ("three times the classic LeNet-5's 6/16/120/84"
+                                    if (architecture["conv_widths"], architecture["fc_widths"]) == ([18, 48], [360, 252])
+                                    else "set for this run (the classic LeNet-5 has 6/16/120/84)"),
               "PThreeNSVHNTrain": str(p3["n_images"]["svhn_train"]),
               "PThreeNMNISTTrain": str(p3["n_images"]["mnist_train"]),
               "PThreeNMNISTTest": str(p3["n_images"]["mnist_test"]),
