@@ -218,9 +218,8 @@ def check_xavier_vs_he(generator=None):
                   (one_network_variances(scale, 30, 512, 500, torch.tanh, False, generator) for _ in range(8))]
         predicted = tanh_variance_recursion(scale, 30)
         tanh_after_depth[label] = {"measured": float(np.mean(totals)), "predicted": predicted}
-        checks.append(check_draws(f"1b {label.replace(' ', ', ')} net, Var(y_30)/Var(y_1) against the "
-                                  f"recursion q <- s E[tanh^2(sqrt(q) z)]", totals, predicted, 0.1,
-                                  relative=True))
+        checks.append(check_draws(f"1b {label.replace(' ', ', ')} net, variance after 30 layers / after 1, "
+                                  f"vs the variance recursion of 1b", totals, predicted, 0.1, relative=True))
     return checks, ratios, tanh_after_depth
 
 
