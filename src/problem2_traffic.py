@@ -809,15 +809,32 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
             draw_occlusion_map(class_row[k], occlusion["most_probable"][k], occlusion["positions"],
                                occlusion["size_px"], side, cmap=ListedColormap(colours),
                                vmin=-0.5, vmax=len(classes) - 0.5)
+            ring_class_changes(class_row[k], occlusion, k, target_index)
         size = occlusion["size_px"]
         row_label(p_row[0], f"{size}x{size}:\np({short_name(classes[target_index])})")
         row_label(class_row[0], f"{size}x{size}:\nmost probable")
         colour_bar(fig, p_shown, bars[1 + 2 * r], "probability")
-    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)],
-               loc="lower center", ncol=len(classes), fontsize=report_points(fig, 8),
+    ring = plt.Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="none",
+                      markeredgecolor="black", label="class changes here")
+    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + [ring],
+               loc="lower center", ncol=len(classes) + 1, fontsize=report_points(fig, 8),
                bbox_to_anchor=(0.45, -0.05))
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
+
+
+def ring_class_changes(ax, occlusion, k, target_index):
+    """A ring around each patch of positions where the most probable class is not the true one,
+    so that a change at one or two positions (a cell a pixel wide at report size) is seen."""
+    changed = np.asarray(occlusion["most_probable"][k]) != target_index
+    patches, n_patches = ndimage.label(changed)
+    if n_patches == 0:
+        return
+    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+    steps = np.arange(len(centres))
+    for row, col in ndimage.center_of_mass(changed, patches, range(1, n_patches + 1)):
+        ax.scatter(np.interp(col, steps, centres), np.interp(row, steps, centres), s=45,
+                   facecolors="none", edgecolors="black", linewidths=0.9)
 
 
 def plot_localisation(localised, example, out):

@@ -682,7 +682,7 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
 
 def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
     """A variance is never negative: a log axis shows the collapse over its whole range."""
-    fig, ax = plt.subplots(figsize=(6, 2.8))
+    fig, ax = plt.subplots(figsize=(5.6, 3.0))
     for label, runs, style in (("ADDA", adda_runs, "-"), ("MSE", mse_runs, "--")):
         for k, (seed, run) in enumerate(runs.items()):
             curves = run["curves"]
@@ -692,7 +692,7 @@ def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("total variance of\nMNIST features")
-    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.legend(fontsize=9, ncol=3, loc="upper center", bbox_to_anchor=(0.45, -0.22), frameon=False)
     save_figure(fig, out, "p3_feature_spread")
 
 
