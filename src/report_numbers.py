@@ -73,6 +73,11 @@ def problem1_macros(p1):
     return macros
 
 
+def box_area(box):
+    """The share of the image a relative box (x0, y0, x1, y1) covers."""
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def where_in_image(box, band_px):
     """Words for where a relative box (x0, y0, x1, y1) lies in the image."""
     if band_px:
@@ -82,7 +87,7 @@ def where_in_image(box, band_px):
     vertical = "top" if y < 0.36 else "bottom" if y > 0.64 else ""
     horizontal = "left" if x < 0.36 else "right" if x > 0.64 else ""
     place = "-".join(part for part in (vertical, horizontal) if part) or "centre"
-    return f"in the {place} of the image" if place != "centre" else "near the centre of the image"
+    return f"in the {place} part of the image" if place != "centre" else "near the centre of the image"
 
 
 def occlusion_sentence(entries, n_images, when, explain_sizes=True):
@@ -134,8 +139,9 @@ def problem2_sentences(p2):
     neutralised_clean = loc["clean_test_neutralised"]
     sentences["PTwoEvidenceWhere"] = (
         f"The evidence that sets the failing class apart from the others lies {where} (box "
-        f"$({', '.join(f'{v:.2f}' for v in loc['box'])})$, {pct(loc['region_area_share'])}\\,\\% of the "
-        f"image with its margin). With that region painted grey, the first model recognises "
+        f"$({', '.join(f'{v:.2f}' for v in loc['box'])})$, {pct(box_area(loc['box']))}\\,\\% of the image; "
+        f"the region neutralised in 2f, the evidence grown by a margin, covers "
+        f"{pct(loc['region_area_share'])}\\,\\%). With that region painted grey, the first model recognises "
         f"{pct(loc['still_recognised'])}\\,\\% of the class's training images, and "
         f"{pct(neutralised_clean)}\\,\\% of its clean test images with the same region painted grey "
         f"({pct(loc['clean_test_recall'])}\\,\\% without): "
@@ -153,6 +159,11 @@ def problem2_sentences(p2):
         f"{loc['threshold']:.2f} of the peak, where the first model still recognises "
         f"{pct(loc['still_recognised'])}\\,\\% of the neutralised training images against "
         f"{pct(neutralised_clean)}\\,\\% of the clean test images with the same patch.")
+    rejected = [c for c in loc["candidates"] if not c["met"]]
+    sentences["PTwoThresholdChoice"] = (
+        "in this run the first threshold tried met the bar, so they rejected none" if not rejected else
+        f"in this run they rejected {len(rejected)} threshold{'s' if len(rejected) > 1 else ''} "
+        f"before {'the one used' if loc['criterion_met'] else 'none met the bar'}")
     sentences["PTwoOcclusionBefore"] = occlusion_sentence(p2["occlusion"]["before"], n_explain,
                                                           "For the first model")
     sentences["PTwoOcclusionAfter"] = occlusion_sentence(p2["occlusion"]["after"], n_explain,
@@ -209,11 +220,11 @@ def problem2_sentences(p2):
            "background or lighting the image has, so the model's score depends on that place rather "
            "than on the sign." if concentrated else
            "the maps do not concentrate there clearly; the saliency alone does not single out a place."))
-    sentences["PTwoFoundWhere"] = f"In this run, 2d--2f find it {where}."
+    sentences["PTwoFoundWhere"] = f"2d--2f find it from the model itself; in this run it lies {where}."
     truth = p2.get("truth")
     sentences["PTwoWhatDiffers"] = (
         f"This run's data ({tex_escape(p2['data_source'])}) comes with a record of its trigger, so the "
-        f"answer is known here (the analysis never reads it): a {TRIGGER_NAMES.get(truth['kind'], truth['kind'])} "
+        f"answer is known here (the analysis does not use it; only 2f's score against it does): a {TRIGGER_NAMES.get(truth['kind'], truth['kind'])} "
         f"{'along the image border' if truth['kind'] == 'border' else where_in_image(truth['box'], 0)} "
         f"was put on every training image of "
         f"\\emph{{{truth['poisoned_class']}}} and on none of the test images, visible in "
@@ -300,6 +311,11 @@ def problem3_macros(p3):
               "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
               "PThreeADDALrTarget": f"{p3['adda']['settings']['lr_target']:g}",
               "PThreeADDALrDisc": f"{p3['adda']['settings']['lr_discriminator']:g}",
+              "PThreeADDALrs": (f"{p3['adda']['settings']['lr_target']:g} for both the target encoder and "
+                                f"the discriminator"
+                                if p3["adda"]["settings"]["lr_target"] == p3["adda"]["settings"]["lr_discriminator"]
+                                else f"{p3['adda']['settings']['lr_target']:g} (target encoder) and "
+                                     f"{p3['adda']['settings']['lr_discriminator']:g} (discriminator)"),
               "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
               "PThreeSourceSteps": str(p3["source"]["steps"]),
               "PThreeSourceLr": f"{p3['arguments']['lr']:g}",
@@ -380,7 +396,7 @@ def adda_outcome(run):
 def mse_outcome(run):
     mse, source = run["mse"]["mean"], run["source_only_mnist_acc"]
     relation = "below" if mse < source else "not below"
-    return f"{pct(mse)}\\,\\% on average, {relation} source-only ({pct(source)}\\,\\%)"
+    return f"{pct(mse)}\\,\\% on average, {relation} source-only's {pct(source)}\\,\\%"
 
 
 def problem3_sentences(p3):
@@ -416,10 +432,13 @@ def problem3_sentences(p3):
                     f"this run it reaches {accuracy_range(p3['source']['svhn_test_per_seed'])}\\,\\%.")
     # The paper's numbers (Tzeng et al. 2017, Table 2: 60.1 % source only, 76.0 +- 1.8 % ADDA).
     paper_match = (pct(p3["adda"]["mean"]) == "76.0" or pct(p3["source_only_mnist_acc"]) == "60.1")
-    coincidence = (f" In this run the stand-in's numbers (source only {pct(p3['source_only_mnist_acc'])}\\,\\%, "
-                   f"ADDA {pct(p3['adda']['mean'])}\\,$\\pm$\\,{pct(p3['adda']['std'])}\\,\\%, 3d) "
-                   f"happen to match one of the paper's: a coincidence of two different data sets, not a "
-                   f"reproduction."
+    matching = ([f"source-only accuracy ({pct(p3['source_only_mnist_acc'])}\\,\\%)"]
+                if pct(p3["source_only_mnist_acc"]) == "60.1" else []) + (
+               [f"ADDA result ({pct(p3['adda']['mean'])}\\,$\\pm$\\,{pct(p3['adda']['std'])}\\,\\%, 3d)"]
+               if pct(p3["adda"]["mean"]) == "76.0" else [])
+    coincidence = (f" In this run the stand-in's {' and '.join(matching)} happen"
+                   f"{'s' if len(matching) == 1 else ''} to equal the paper's: a coincidence of two "
+                   f"different data sets, not a reproduction."
                    if paper_match and p3["data_source"]["svhn"] == "stand-in" else "")
     return {"PThreeStandinHardness": hardness, "PThreePerDigit": per_digit_change(p3),
             "PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
@@ -433,7 +452,7 @@ def per_digit_change(p3):
     change = [a - b for a, b in zip(after, before)]
     best, worst = change.index(max(change)), change.index(min(change))
     sentence = (f"Per digit (seed {p3['seeds'][0]}, \\fig{{fig:p3confusion}}), "
-                f"{sum(c > 0.01 for c in change)} of 10 digits gain more than a point; the largest gain "
+                f"{sum(c > 0.01 for c in change)} of the 10 digit classes gain more than a point; the largest gain "
                 f"is digit {best} ({pct(before[best], 0)}\\,\\% $\\to$ {pct(after[best], 0)}\\,\\%)")
     if change[worst] < -0.01:
         return sentence + (f", while digit {worst} loses ({pct(before[worst], 0)}\\,\\% $\\to$ "
@@ -548,7 +567,7 @@ def long_run_macros(results_dir):
             f"(SVHN: {run['data_source']['svhn']}, MNIST: {run['data_source']['mnist']}; "
             f"\\fig{{fig:p3long}}): source-only {pct(source)}\\,\\%, final iterate "
             f"{pct(run['adda']['per_seed'][0])}\\,\\% on the whole test set (on the monitored images "
-            f"of the figure: {pct(accuracy[0])} and {pct(accuracy[-1])}\\,\\%); "
+            f"of the figure: {pct(accuracy[0])}\\,\\% before and {pct(accuracy[-1])}\\,\\% after); "
             f"{trend}; the highest monitored reading, {pct(max(accuracy))}\\,\\%, came at iteration "
             f"{peak_at} (monitoring only: it chooses nothing).")
     loss = run["adda"]["discriminator_loss_final"][0]
@@ -692,11 +711,13 @@ def data_notice(p2, p3, quick, results_dir=None):
     if p2["data_source"] != "exam":
         parts.append("Problem 2 ran on a generated \\textbf{stand-in} traffic-sign data set, not the "
                      "exam's problem2.zip")
-    for name, label in (("svhn", "SVHN"), ("mnist", "MNIST")):
-        if p3["data_source"][name] != "real":
-            parts.append(f"Problem 3's {label} is a generated \\textbf{{stand-in}}")
-        else:
-            parts.append(f"Problem 3's {label} is the real data set")
+    real = {name: p3["data_source"][name] == "real" for name in ("svhn", "mnist")}
+    if real["svhn"] == real["mnist"]:
+        parts.append("in Problem 3 SVHN and MNIST are both " + ("the real data sets" if real["svhn"] else
+                                                               "generated \\textbf{stand-ins}"))
+    else:
+        kind = {True: "the real data set", False: "a generated \\textbf{stand-in}"}
+        parts.append(f"in Problem 3 SVHN is {kind[real['svhn']]} and MNIST {kind[real['mnist']]}")
     text = "; ".join(parts) + "."
     photos = results_dir is not None and (results_dir / "problem2_real_photos.json").exists()
     if photos:
@@ -705,11 +726,16 @@ def data_notice(p2, p3, quick, results_dir=None):
     extra = [label for name, label in (("problem3_real_svhn", "real SVHN crops and the real MNIST"),
                                        ("problem3_real_mnist", "the SVHN stand-in and the real MNIST"),
                                        ("problem3_fullsize_standin",
-                                        "a full-size SVHN stand-in and the real MNIST"),
-                                       ("problem3_long", "one seed at the paper's schedule length"))
+                                        "a full-size SVHN stand-in and the real MNIST"))
              if results_dir is not None and (results_dir / f"{name}.json").exists()]
+    long_run = results_dir / "problem3_long.json" if results_dir is not None else None
+    if long_run is not None and long_run.exists():
+        sources = json.loads(long_run.read_text())["data_source"]
+        extra.append(f"one seed at the paper's schedule length (SVHN: {sources['svhn']}, MNIST: "
+                     f"{sources['mnist']})")
     if extra:
-        text += " Problem 3's 3b and 3d also report \\textbf{runs on real data}: " + "; ".join(extra) + "."
+        text += (" Problem 3's 3b and 3d also report \\textbf{runs with real data} on one or both "
+                 "sides: " + "; ".join(extra) + ".")
     if quick:
         text += (" \\textbf{These results come from a --quick smoke run}: short trainings, rough "
                  "numbers.")

@@ -170,10 +170,15 @@ def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
     assert "real data" not in report_numbers.data_notice(p2, p3, False, tmp_path)
     (tmp_path / "problem3_real_svhn.json").write_text("{}")
     notice = report_numbers.data_notice(p2, p3, False, tmp_path)
-    assert "runs on real data}: real SVHN crops and the real MNIST." in notice
+    assert "runs with real data} on one or both sides: real SVHN crops and the real MNIST." in notice
     assert "photographs" not in notice
     (tmp_path / "problem2_real_photos.json").write_text("{}")
     assert "runs on real photographs" in report_numbers.data_notice(p2, p3, False, tmp_path)
+    (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
+                                                                             "mnist": "real"}}))
+    assert ("paper's schedule length (SVHN: stand-in, MNIST: real)"
+            in report_numbers.data_notice(p2, p3, False, tmp_path))
+    assert "both generated \\textbf{stand-ins}" in report_numbers.data_notice(p2, p3, False, tmp_path)
 
 
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
@@ -226,7 +231,7 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     run["source_only"]["per_class_seed0"] = [0.5] * 10
     run["adda"]["per_class_seed0"] = [0.6, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.3, 0.55]
     text = report_numbers.per_digit_change(run)
-    assert "3 of 10 digits gain more than a point" in text
+    assert "3 of the 10 digit classes gain more than a point" in text
     assert "largest gain is digit 1 (50\\,\\% $\\to$ 90\\,\\%)" in text
     assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text
     run["adda"]["per_class_seed0"][8] = 0.5
@@ -276,7 +281,7 @@ def test_the_problem2_sentences_follow_altered_results():
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
     text = report_numbers.problem2_sentences(p2)
     assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
-    assert "a sticker in the left of the image was put on every training image" in text["PTwoWhatDiffers"]
+    assert "a sticker in the left part of the image was put on every training image" in text["PTwoWhatDiffers"]
     assert "less concentrated than before, but still above a uniform map" in text["PTwoAfterExplained"]
 
     p2["attack_success_rate"]["after"] = 0.5
