@@ -37,15 +37,17 @@ def test_atomic_json_leaves_old_file_and_no_temp_when_interrupted(tmp_path, monk
     assert [p.name for p in target.parent.iterdir()] == ["problem9.json"]
 
 
-def test_user_error_is_one_line_and_exit_code_2(tmp_path):
+def run_main_on(body):
+    """utils.run_main on a main() whose one line is `body`, in a fresh interpreter."""
     import subprocess
     import sys
-    code = ("import utils\n"
-            "def main():\n"
-            "    raise utils.UserError('data/x.mat: has no variable X')\n"
-            "utils.run_main(main)\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=utils.PROJECT_ROOT / "src",
-                            capture_output=True, text=True)
+    code = f"import utils\ndef main():\n    {body}\nutils.run_main(main)\n"
+    return subprocess.run([sys.executable, "-c", code], cwd=utils.PROJECT_ROOT / "src",
+                          capture_output=True, text=True)
+
+
+def test_user_error_is_one_line_and_exit_code_2(tmp_path):
+    result = run_main_on("raise utils.UserError('data/x.mat: has no variable X')")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: data/x.mat: has no variable X"]
     assert "Traceback" not in result.stderr
@@ -66,14 +68,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, ca
 
 
 def test_an_os_error_mid_run_is_one_line_naming_the_file():
-    import subprocess
-    import sys
-    code = ("import utils\n"
-            "def main():\n"
-            "    open('/proc/no-such-dir/results.json', 'w')\n"
-            "utils.run_main(main)\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=utils.PROJECT_ROOT / "src",
-                            capture_output=True, text=True)
+    result = run_main_on("open('/proc/no-such-dir/results.json', 'w')")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: /proc/no-such-dir/results.json: No such file or directory"]
