@@ -741,17 +741,34 @@ def report_points(fig, size):
     return size * max(1.0, fig.get_figwidth() / REPORT_WIDTH_IN)
 
 
-def row_label(ax, text):
-    ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
+def row_label(axes_row, text):
+    """Label a row of panels at the start of each block of image_grid."""
+    for ax in axes_row[::axes_row[0].figure.images_per_row]:
+        ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
 
 
-def image_grid(n_rows, n_images, row_height=1.15):
-    """Rows of image panels and a narrow last column for colour bars (hidden where unused)."""
-    fig, axes = plt.subplots(n_rows, n_images + 1, figsize=(1.15 * n_images + 0.5, row_height * n_rows + 0.6),
-                             gridspec_kw={"width_ratios": [1] * n_images + [0.08]}, squeeze=False)
-    for ax in axes[:, -1]:
+def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
+    """Rows of image panels and a narrow last column for colour bars (hidden where unused). With
+    `per_row`, the images wrap into blocks of that many (larger panels at the report's width);
+    axes[row, k] is still row `row` of image k."""
+    per_row = per_row or n_images
+    blocks = math.ceil(n_images / per_row)
+    fig, grid = plt.subplots(n_rows * blocks, per_row + 1,
+                             figsize=(1.15 * per_row + 0.5, row_height * n_rows * blocks + 0.6),
+                             gridspec_kw={"width_ratios": [1] * per_row + [0.08]}, squeeze=False)
+    fig.images_per_row = per_row
+    for ax in grid[:, -1]:
         ax.axis("off")
-    return fig, axes[:, :-1], axes[:, -1]
+    axes = np.empty((n_rows, n_images), dtype=object)
+    for k in range(blocks * per_row):
+        block, column = divmod(k, per_row)
+        panels = grid[block * n_rows:(block + 1) * n_rows, column]
+        if k < n_images:
+            axes[:, k] = panels
+        else:  # the last block's unused places
+            for ax in panels:
+                ax.axis("off")
+    return fig, axes, grid[:n_rows, -1]
 
 
 def colour_bar(fig, shown, cax, label=None):
@@ -763,14 +780,14 @@ def colour_bar(fig, shown, cax, label=None):
 
 
 def plot_saliency(images, saliency, out, name, title):
-    fig, axes, bars = image_grid(2, len(images))
+    fig, axes, bars = image_grid(2, len(images), per_row=5)
     for k, (image, heat) in enumerate(zip(images, relative_saliency(saliency))):
         show(axes[0, k], image)
         axes[1, k].imshow(image.permute(1, 2, 0).numpy())
         shown = axes[1, k].imshow(heat, cmap="hot", alpha=0.7, vmin=0, vmax=1)
         bare(axes[1, k])
     for row, label in enumerate(["image", "saliency"]):
-        row_label(axes[row, 0], label)
+        row_label(axes[row], label)
     colour_bar(fig, shown, bars[1], "share of max")
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
@@ -798,7 +815,7 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
     fig, axes, bars = image_grid(1 + 2 * len(occlusions), len(images))
     for k, image in enumerate(images):
         show(axes[0, k], image)
-    row_label(axes[0, 0], "image")
+    row_label(axes[0], "image")
     for r, occlusion in enumerate(occlusions):
         p_row, class_row = axes[1 + 2 * r], axes[2 + 2 * r]
         low = math.floor(float(occlusion["p_true"].min()) * 100) / 100
@@ -811,8 +828,8 @@ def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
                                vmin=-0.5, vmax=len(classes) - 0.5)
             ring_class_changes(class_row[k], occlusion, k, target_index)
         size = occlusion["size_px"]
-        row_label(p_row[0], f"{size}x{size}:\np({short_name(classes[target_index])})")
-        row_label(class_row[0], f"{size}x{size}:\nmost probable")
+        row_label(p_row, f"{size}x{size}:\np({short_name(classes[target_index])})")
+        row_label(class_row, f"{size}x{size}:\nmost probable")
         colour_bar(fig, p_shown, bars[1 + 2 * r], "probability")
     ring = plt.Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="none",
                       markeredgecolor="black", label="class changes here")
@@ -884,7 +901,7 @@ def plot_before_after(images, before, after, target_name, out):
         for ax in axes[1:3, k]:
             bare(ax, side)
     for row, label in enumerate(rows):
-        row_label(axes[row, 0], label.replace(": ", ":\n"))
+        row_label(axes[row], label.replace(": ", ":\n"))
     colour_bar(fig, sal, bars[1], "share of max")
     colour_bar(fig, occ, bars[3], "probability")
     fig.suptitle("the same training images, explained before and after the fix",
