@@ -858,13 +858,13 @@ def plot_localisation(localised, example, out):
     """Four maps on one scale (each divided by its own maximum: they measure different things),
     then the region and box on a training image."""
     fig, axes = plt.subplots(1, 7, figsize=(8.5, 2.1),  # the 6th column: room for the bar's labels
-                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.45, 1.1]})
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.75, 1.1]})
     axes[5].axis("off")
     maps = localised["group_maps"]
-    panels = [(maps["failing"]["saliency"], "mean saliency,\nfailing class"),
-              (maps["others"]["saliency"], "mean saliency,\nother classes"),
-              (maps["failing"]["occlusion"], "mean occlusion\ndrop, failing class"),
-              (localised["evidence"], "evidence: failing\nminus others")]
+    panels = [(maps["failing"]["saliency"], "saliency,\nfailing class"),
+              (maps["others"]["saliency"], "saliency,\nother classes"),
+              (maps["failing"]["occlusion"], "occlusion drop,\nfailing class"),
+              (localised["evidence"], "evidence:\nfailing - others")]
     for ax, (image, title) in zip(axes, panels):
         image = np.asarray(image, float)
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
