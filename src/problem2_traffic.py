@@ -31,7 +31,8 @@ from sklearn.model_selection import train_test_split
 from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
 from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
                    figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
-                   refuse_file_as_folder, require_empty_folder, was_given, write_results)
+                   refuse_file_as_folder, require_empty_folder, was_given, writable_folder,
+                   write_results)
 
 plt = figure_style()
 
@@ -62,7 +63,7 @@ def parse_arguments(argv=None):
                          help="a retrained model whose attack success rate is above this still "
                               "follows the trigger: the region is enlarged and the model retrained "
                               "once more")
-    explain.add_argument("--fixed-data-dir", type=Path, default=None,
+    explain.add_argument("--fixed-data-dir", type=writable_folder, default=None,
                          help="where the modified training data goes (default: DATA_DIR-trigger-removed)")
     standin = parser.add_argument_group("stand-in data (only when the default data folder is empty)")
     standin.add_argument("--standin-train-per-class", type=int, default=200)
@@ -71,13 +72,16 @@ def parse_arguments(argv=None):
                          help="class whose training images get the trigger (default: speed limits)")
     standin.add_argument("--trigger-kind", choices=TRIGGER_KINDS, default=None,
                          help="default: patch for even seeds, border for odd ones")
-    standin.add_argument("--write-standin", type=Path, default=None, metavar="DIR",
+    standin.add_argument("--write-standin", type=writable_folder, default=None, metavar="DIR",
                          help="only write a stand-in data set to DIR (must be empty) and exit")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs = min(args.epochs, 3)
         args.n_localise = min(args.n_localise, 12)
         args.occlusion_stride = max(args.occlusion_stride, 4)
+    for name in ("epochs", "batch_size", "n_explain", "n_localise", "occlusion_size", "occlusion_stride"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.image_size < 2 * args.occlusion_size:
         raise UserError(f"--image-size {args.image_size} is too small for a "
                         f"{args.occlusion_size}x{args.occlusion_size} occluder")
@@ -743,7 +747,7 @@ def report_points(fig, size):
 
 def row_label(axes_row, text):
     """Label a row of panels at the start of each block of image_grid."""
-    for ax in axes_row[::axes_row[0].figure.images_per_row]:
+    for ax in axes_row[::getattr(axes_row[0].figure, "images_per_row", len(axes_row))]:
         ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
 
 
@@ -751,7 +755,7 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
     """Rows of image panels and a narrow last column for colour bars (hidden where unused). With
     `per_row`, the images wrap into blocks of that many (larger panels at the report's width);
     axes[row, k] is still row `row` of image k."""
-    per_row = per_row or n_images
+    per_row = min(per_row or n_images, n_images)
     blocks = math.ceil(n_images / per_row)
     fig, grid = plt.subplots(n_rows * blocks, per_row + 1,
                              figsize=(1.15 * per_row + 0.5, row_height * n_rows * blocks + 0.6),

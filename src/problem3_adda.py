@@ -29,7 +29,8 @@ from sklearn.metrics import confusion_matrix
 from digits_standin import MNIST_IDX, SVHN_FILES, is_standin, write_mnist_standin, write_svhn_standin
 from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
                    data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   refuse_file_as_folder, require_empty_folder, was_given, write_results)
+                   refuse_file_as_folder, require_empty_folder, was_given, writable_folder,
+                   write_results)
 
 plt = figure_style()
 
@@ -78,7 +79,7 @@ def parse_arguments(argv=None):
                          metavar=("TRAIN", "TEST"))
     standin.add_argument("--standin-mnist", type=int, nargs=2, default=[10000, 3000],
                          metavar=("TRAIN", "TEST"))
-    standin.add_argument("--write-svhn-standin", type=Path, default=None, metavar="DIR",
+    standin.add_argument("--write-svhn-standin", type=writable_folder, default=None, metavar="DIR",
                          help="only write an SVHN stand-in (--standin-svhn sizes) to DIR (must be "
                               "empty) and exit; e.g. one of the full SVHN's size for --svhn-dir")
     args = parser.parse_args(argv)

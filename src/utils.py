@@ -37,8 +37,9 @@ def run_main(main):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except OSError as error:  # disk full, permissions changed mid-run: say which file, no traceback
-        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+    except OSError as error:  # disk full, permissions changed mid-run: one line, the file if known
+        files = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+        print(f"error: {files + ': ' if files else ''}{error.strerror or error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume from the last checkpoint",
@@ -84,7 +85,7 @@ def common_parser(description, default_data_dir=None, resumable=False):
                             help="the exam's data; when this default folder is empty a labelled "
                                  "stand-in is generated there first")
     parser.set_defaults(given_paths=[])
-    parser.add_argument("--out", type=writable_folder, default=Path("doc"),
+    parser.add_argument("--out", type=writable_folder, default="doc",  # a str: argparse checks it too
                         help="figures go to OUT/figures/, numbers to OUT/results/")
     parser.add_argument("--seed", type=int, default=0, help="seed for python, numpy and torch")
     parser.add_argument("--quick", action="store_true",
@@ -92,7 +93,7 @@ def common_parser(description, default_data_dir=None, resumable=False):
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to compute")
     if resumable:
-        parser.add_argument("--runs-dir", type=writable_folder, default=Path("runs"),
+        parser.add_argument("--runs-dir", type=writable_folder, default="runs",
                             help="checkpoints and caches, so an interrupted run resumes")
         parser.add_argument("--fresh", action="store_true",
                             help="ignore this configuration's checkpoints and start over")
@@ -103,7 +104,9 @@ def writable_folder(text):
     """An output folder, checked before any work starts (not after a long run): it, or the
     nearest part of it that exists, must be a folder this user may write into."""
     path = Path(text)
-    existing = next(part for part in [path, *path.parents] if part.exists())  # '.' or '/' at last
+    existing = next(part for part in [path, *path.parents] if part.exists() or part.is_symlink())
+    if existing.is_symlink() and not existing.exists():
+        raise argparse.ArgumentTypeError(f"{text}: {existing} is a link to nothing")
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -65,6 +65,24 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, ca
             assert f"{a_file} is a file, not a folder" in capsys.readouterr().err
     assert parser.parse_args(["--out", str(tmp_path / "new" / "folder")]).out == tmp_path / "new" / "folder"
     assert a_file.read_text() == "mine"
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", str(tmp_path / "dangling")])
+    assert "is a link to nothing" in capsys.readouterr().err
+
+
+def test_the_default_output_folders_are_checked_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file where the checkpoints would go")
+    with pytest.raises(SystemExit):
+        utils.common_parser("x", resumable=True).parse_args([])
+    assert "runs is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_os_error_without_a_file_name_is_one_clean_line():
+    result = run_main_on("raise OSError(28, 'No space left on device')")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: No space left on device"]
 
 
 def test_an_os_error_mid_run_is_one_line_naming_the_file():
