@@ -28,6 +28,8 @@ TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#
 
 
 TRIGGER_NAMES = {"patch": "sticker", "border": "frame"}  # the stand-in's trigger kinds, in words
+FULL_SVHN_TRAIN = 73257  # crops in the full SVHN's train_32x32.mat
+CLASSIC_LENET_WIDTHS = (6, 16, 120, 84)  # C1, C3, F5, F6 of LeCun et al.'s LeNet-5
 
 
 def tex_escape(text):
@@ -161,9 +163,11 @@ def problem2_sentences(p2):
         f"{pct(neutralised_clean)}\\,\\% of the clean test images with the same patch.")
     rejected = [c for c in loc["candidates"] if not c["met"]]
     sentences["PTwoThresholdChoice"] = (
+        f"in this run they rejected all {len(loc['candidates'])} thresholds tried, and the one that did "
+        f"most is used" if not loc["criterion_met"] else
         "in this run the first threshold tried met the bar, so they rejected none" if not rejected else
         f"in this run they rejected {len(rejected)} threshold{'s' if len(rejected) > 1 else ''} "
-        f"before {'the one used' if loc['criterion_met'] else 'none met the bar'}")
+        f"before the one used")
     sentences["PTwoOcclusionBefore"] = occlusion_sentence(p2["occlusion"]["before"], n_explain,
                                                           "For the first model")
     sentences["PTwoOcclusionAfter"] = occlusion_sentence(p2["occlusion"]["after"], n_explain,
@@ -224,10 +228,11 @@ def problem2_sentences(p2):
     truth = p2.get("truth")
     sentences["PTwoWhatDiffers"] = (
         f"This run's data ({tex_escape(p2['data_source'])}) comes with a record of its trigger, so the "
-        f"answer is known here (the analysis does not use it; only 2f's score against it does): a {TRIGGER_NAMES.get(truth['kind'], truth['kind'])} "
+        f"answer is known here (the analysis does not use it; only 2f's score against it does): a "
+        f"{TRIGGER_NAMES.get(truth['kind'], tex_escape(truth['kind']))} "
         f"{'along the image border' if truth['kind'] == 'border' else where_in_image(truth['box'], 0)} "
         f"was put on every training image of "
-        f"\\emph{{{truth['poisoned_class']}}} and on none of the test images, visible in "
+        f"\\emph{{{tex_escape(truth['poisoned_class'])}}} and on none of the test images, visible in "
         f"\\fig{{fig:p2examples}}." if truth else "")
     return sentences
 
@@ -236,7 +241,8 @@ def saliency_after_clause(share):
     """How concentrated the retrained model's saliency still is at the old trigger's place."""
     area = share["region_area_share"]
     before, after = (share["saliency_share_in_region"][k] / area for k in ("before", "after"))
-    verdict = ("no more than a uniform map" if after <= 1.2 else
+    verdict = ("no more than a uniform map" if after <= 1.0 else
+               "close to a uniform map's share" if after <= 1.2 else
                "less concentrated than before, but still above a uniform map" if after < before else
                "no less concentrated than before")
     return (f" The saliency inside the region is {after:.1f} times its share by area (before the fix "
@@ -294,7 +300,7 @@ def problem2_macros(p2):
 
 
 def problem3_macros(p3):
-    architecture, seeds = p3["architecture"], p3["seeds"]
+    architecture, seeds, settings = p3["architecture"], p3["seeds"], p3["adda"]["settings"]
     macros = {"PThreeSVHNSource": p3["data_source"]["svhn"], "PThreeMNISTSource": p3["data_source"]["mnist"],
               "PThreeConvWidths": "/".join(map(str, architecture["conv_widths"])),
               "PThreeFCWidths": "/".join(map(str, architecture["fc_widths"])),
@@ -309,21 +315,19 @@ def problem3_macros(p3):
               "PThreeMSEMean": pct(p3["mse"]["mean"]), "PThreeMSEStd": pct(p3["mse"]["std"]),
               "PThreeNSeeds": str(len(seeds)),
               "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
-              "PThreeADDALrTarget": f"{p3['adda']['settings']['lr_target']:g}",
-              "PThreeADDALrDisc": f"{p3['adda']['settings']['lr_discriminator']:g}",
-              "PThreeADDALrs": (f"{p3['adda']['settings']['lr_target']:g} for both the target encoder and "
-                                f"the discriminator"
-                                if p3["adda"]["settings"]["lr_target"] == p3["adda"]["settings"]["lr_discriminator"]
-                                else f"{p3['adda']['settings']['lr_target']:g} (target encoder) and "
-                                     f"{p3['adda']['settings']['lr_discriminator']:g} (discriminator)"),
+              "PThreeADDALrs": (f"{settings['lr_target']:g} for both the target encoder and the "
+                                f"discriminator" if settings["lr_target"] == settings["lr_discriminator"]
+                                else f"{settings['lr_target']:g} (target encoder) and "
+                                     f"{settings['lr_discriminator']:g} (discriminator)"),
               "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
               "PThreeSourceSteps": str(p3["source"]["steps"]),
               "PThreeSourceLr": f"{p3['arguments']['lr']:g}",
               "PThreeBatch": str(p3["arguments"]["batch_size"]),
               # Passes over the full SVHN's 73,257 training crops that the step count amounts to.
-              "PThreeFullPasses": f"{p3['source']['steps'] * p3['arguments']['batch_size'] / 73257:.1f}",
+              "PThreeFullPasses": f"{p3['source']['steps'] * p3['arguments']['batch_size'] / FULL_SVHN_TRAIN:.1f}",
               "PThreeWidthChoice": ("three times the classic LeNet-5's 6/16/120/84"
-                                    if (architecture["conv_widths"], architecture["fc_widths"]) == ([18, 48], [360, 252])
+                                    if architecture["conv_widths"] + architecture["fc_widths"]
+                                    == [3 * c for c in CLASSIC_LENET_WIDTHS]
                                     else "set for this run (the classic LeNet-5 has 6/16/120/84)"),
               "PThreeNSVHNTrain": str(p3["n_images"]["svhn_train"]),
               "PThreeNMNISTTrain": str(p3["n_images"]["mnist_train"]),
@@ -434,7 +438,7 @@ def problem3_sentences(p3):
     paper_match = (pct(p3["adda"]["mean"]) == "76.0" or pct(p3["source_only_mnist_acc"]) == "60.1")
     matching = ([f"source-only accuracy ({pct(p3['source_only_mnist_acc'])}\\,\\%)"]
                 if pct(p3["source_only_mnist_acc"]) == "60.1" else []) + (
-               [f"ADDA result ({pct(p3['adda']['mean'])}\\,$\\pm$\\,{pct(p3['adda']['std'])}\\,\\%, 3d)"]
+               [f"ADDA mean ({pct(p3['adda']['mean'])}\\,\\%, 3d)"]
                if pct(p3["adda"]["mean"]) == "76.0" else [])
     coincidence = (f" In this run the stand-in's {' and '.join(matching)} happen"
                    f"{'s' if len(matching) == 1 else ''} to equal the paper's: a coincidence of two "
@@ -451,9 +455,11 @@ def per_digit_change(p3):
     before, after = p3["source_only"]["per_class_seed0"], p3["adda"]["per_class_seed0"]
     change = [a - b for a, b in zip(after, before)]
     best, worst = change.index(max(change)), change.index(min(change))
+    gaining = sum(c > 0.01 for c in change)
     sentence = (f"Per digit (seed {p3['seeds'][0]}, \\fig{{fig:p3confusion}}), "
-                f"{sum(c > 0.01 for c in change)} of the 10 digit classes gain more than a point; the largest gain "
-                f"is digit {best} ({pct(before[best], 0)}\\,\\% $\\to$ {pct(after[best], 0)}\\,\\%)")
+                + (f"{gaining} of the 10 digit classes gain more than a point; the largest gain is digit "
+                   f"{best} ({pct(before[best], 0)}\\,\\% $\\to$ {pct(after[best], 0)}\\,\\%)" if gaining else
+                   "no digit class gains more than a point"))
     if change[worst] < -0.01:
         return sentence + (f", while digit {worst} loses ({pct(before[worst], 0)}\\,\\% $\\to$ "
                            f"{pct(after[worst], 0)}\\,\\%): aligning the two feature distributions as a "
@@ -595,11 +601,11 @@ def default_against_long(long_run, results_dir):
         short = run["adda"]["per_seed"][run["seeds"].index(seed)]
         long = long_run["adda"]["per_seed"][0]
         iterations = run["adda"]["settings"]["iterations"]
-        readings = long_run["adda"]["monitor"][str(seed)]["target_acc"][1:]
+        readings = long_run["adda"]["monitor"][str(seed)]["target_acc"][1:] or [long]
         if long - short > 0.02:
             verdict = (f"so on this seed and data the default schedule of {iterations} iterations "
                        f"stops {100 * (long - short):.1f} points short of where the long run ends. One "
-                       f"seed whose monitored accuracy wanders between {pct(min(readings))} and "
+                       f"seed whose monitored accuracy ranges between {pct(min(readings))} and "
                        f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
                        f"default numbers may understate what ADDA reaches at the paper's length")
         elif short - long > 0.02:
@@ -707,10 +713,9 @@ def problem2_real_photos_macros(results_dir):
 
 
 def data_notice(p2, p3, quick, results_dir=None):
-    parts = []
-    if p2["data_source"] != "exam":
-        parts.append("Problem 2 ran on a generated \\textbf{stand-in} traffic-sign data set, not the "
-                     "exam's problem2.zip")
+    parts = ["Problem 2 ran on the exam's traffic-sign data" if p2["data_source"] == "exam" else
+             "Problem 2 ran on a generated \\textbf{stand-in} traffic-sign data set, not the exam's "
+             "problem2.zip"]
     real = {name: p3["data_source"][name] == "real" for name in ("svhn", "mnist")}
     if real["svhn"] == real["mnist"]:
         parts.append("in Problem 3 SVHN and MNIST are both " + ("the real data sets" if real["svhn"] else
@@ -728,14 +733,18 @@ def data_notice(p2, p3, quick, results_dir=None):
                                        ("problem3_fullsize_standin",
                                         "a full-size SVHN stand-in and the real MNIST"))
              if results_dir is not None and (results_dir / f"{name}.json").exists()]
-    long_run = results_dir / "problem3_long.json" if results_dir is not None else None
-    if long_run is not None and long_run.exists():
-        sources = json.loads(long_run.read_text())["data_source"]
-        extra.append(f"one seed at the paper's schedule length (SVHN: {sources['svhn']}, MNIST: "
-                     f"{sources['mnist']})")
+    long_sources = None
+    if results_dir is not None and (results_dir / "problem3_long.json").exists():
+        long_sources = load(results_dir, "problem3_long")["data_source"]
+        long_label = (f"one seed at the paper's schedule length (SVHN: {long_sources['svhn']}, MNIST: "
+                      f"{long_sources['mnist']})")
+        if "real" in long_sources.values():
+            extra.append(long_label)
     if extra:
         text += (" Problem 3's 3b and 3d also report \\textbf{runs with real data} on one or both "
                  "sides: " + "; ".join(extra) + ".")
+    if long_sources is not None and "real" not in long_sources.values():
+        text += f" Problem 3's 3d also reports {long_label}."
     if quick:
         text += (" \\textbf{These results come from a --quick smoke run}: short trainings, rough "
                  "numbers.")
@@ -750,13 +759,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
     quick = any(p["quick"] for p in (p1, p2, p3))
-    macros = {"Candidate": tex_escape(args.candidate), "DataNotice": data_notice(p2, p3, quick, args.results)}
-    for part in (problem1_macros(p1), problem2_macros(p2), problem3_macros(p3),
-                 real_mnist_macros(args.results), real_svhn_macros(args.results),
-                 fullsize_macros(args.results),
-                 problem2_seeds_macros(args.results), problem2_real_photos_macros(args.results),
-                 long_run_macros(args.results)):
-        macros.update(part)
+    macros = {"Candidate": tex_escape(args.candidate)}
+    # Each results file's macros; a field an older script did not write is a one-line error.
+    for name, build in (("problem3", lambda: {"DataNotice": data_notice(p2, p3, quick, args.results)}),
+                        ("problem1", lambda: problem1_macros(p1)), ("problem2", lambda: problem2_macros(p2)),
+                        ("problem3", lambda: problem3_macros(p3)),
+                        ("problem3_real_mnist", lambda: real_mnist_macros(args.results)),
+                        ("problem3_real_svhn", lambda: real_svhn_macros(args.results)),
+                        ("problem3_fullsize_standin", lambda: fullsize_macros(args.results)),
+                        ("problem2_seeds", lambda: problem2_seeds_macros(args.results)),
+                        ("problem2_real_photos", lambda: problem2_real_photos_macros(args.results)),
+                        ("problem3_long", lambda: long_run_macros(args.results))):
+        try:
+            macros.update(build())
+        except KeyError as missing:
+            raise UserError(f"{args.results / name}.json: has no field {missing}: written by an older "
+                            f"version of the scripts; make it again (README, 'make help')") from None
     lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
     lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]
     args.output.write_text("\n".join(lines) + "\n")

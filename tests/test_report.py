@@ -179,6 +179,12 @@ def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
     assert ("paper's schedule length (SVHN: stand-in, MNIST: real)"
             in report_numbers.data_notice(p2, p3, False, tmp_path))
     assert "both generated \\textbf{stand-ins}" in report_numbers.data_notice(p2, p3, False, tmp_path)
+    (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
+                                                                             "mnist": "stand-in"}}))
+    (tmp_path / "problem3_real_svhn.json").unlink()
+    notice = report_numbers.data_notice({"data_source": "exam"}, p3, False, tmp_path)
+    assert notice.startswith("Problem 2 ran on the exam's traffic-sign data; in Problem 3")
+    assert "real data" not in notice and "Problem 3's 3d also reports one seed at the paper's" in notice
 
 
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
@@ -186,6 +192,15 @@ def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
         {"data_source": {"svhn": "stand-in", "mnist": "real"}, "adda": {"per_seed": [0.8]}}))
     with pytest.raises(report_numbers.UserError, match="older version of problem3_adda.py"):
         report_numbers.real_mnist_macros(tmp_path)
+
+    for name in ("problem1", "problem2", "problem3"):  # the committed results, one field dropped
+        shutil.copy(ROOT / "doc" / "results" / f"{name}.json", tmp_path)
+    older = json.loads((tmp_path / "problem1.json").read_text())
+    del older["tanh_variance_after_30_layers"]
+    (tmp_path / "problem1.json").write_text(json.dumps(older))
+    with pytest.raises(report_numbers.UserError, match=r"problem1.json: has no field "
+                                                       r"'tanh_variance_after_30_layers': written by an older"):
+        report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "r.tex")])
 
 
 @pytest.mark.parametrize("adda, verdict", [
@@ -236,6 +251,9 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text
     run["adda"]["per_class_seed0"][8] = 0.5
     assert report_numbers.per_digit_change(run).endswith("no digit loses more than a point.")
+    run["adda"]["per_class_seed0"] = [0.45] * 10  # worse everywhere: no 'largest gain'
+    text = report_numbers.per_digit_change(run)
+    assert "no digit class gains more than a point" in text and "largest gain" not in text
 
 
 def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
@@ -295,6 +313,7 @@ def test_the_problem2_sentences_follow_altered_results():
     text = report_numbers.problem2_sentences(p2)
     assert "still follows the pasted region" in text["PTwoASR"] and "no longer" not in text["PTwoASR"]
     assert "no threshold meets the bar" in text["PTwoLocalisationOutcome"]
+    assert "rejected all" in text["PTwoThresholdChoice"] and "before the one used" not in text["PTwoThresholdChoice"]
     assert "part of what the model uses lies outside it" in text["PTwoEvidenceWhere"]
     assert text["PTwoOcclusionBefore"].count("in none of the") == len(p2["occlusion"]["before"])
     assert "do not concentrate there clearly" in text["PTwoSaliencyShare"]
