@@ -31,8 +31,8 @@ from sklearn.model_selection import train_test_split
 from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
 from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
                    figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
-                   refuse_file_as_folder, require_empty_folder, was_given, writable_folder,
-                   write_results)
+                   refuse_file_as_folder, require_at_least_one, require_empty_folder, was_given,
+                   writable_folder, write_results)
 
 plt = figure_style()
 
@@ -79,9 +79,8 @@ def parse_arguments(argv=None):
         args.epochs = min(args.epochs, 3)
         args.n_localise = min(args.n_localise, 12)
         args.occlusion_stride = max(args.occlusion_stride, 4)
-    for name in ("epochs", "batch_size", "n_explain", "n_localise", "occlusion_size", "occlusion_stride"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(parser, args, ("epochs", "batch_size", "n_explain", "n_localise",
+                                        "occlusion_size", "occlusion_stride"))
     if args.image_size < 2 * args.occlusion_size:
         raise UserError(f"--image-size {args.image_size} is too small for a "
                         f"{args.occlusion_size}x{args.occlusion_size} occluder")
@@ -746,8 +745,8 @@ def report_points(fig, size):
 
 
 def row_label(axes_row, text):
-    """Label a row of panels at the start of each block of image_grid."""
-    for ax in axes_row[::getattr(axes_row[0].figure, "images_per_row", len(axes_row))]:
+    """Label a row of panels where it starts in the figure (each block of image_grid)."""
+    for ax in (ax for ax in axes_row if ax.get_subplotspec().is_first_col()):
         ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
 
 
@@ -760,7 +759,6 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
     fig, grid = plt.subplots(n_rows * blocks, per_row + 1,
                              figsize=(1.15 * per_row + 0.5, row_height * n_rows * blocks + 0.6),
                              gridspec_kw={"width_ratios": [1] * per_row + [0.08]}, squeeze=False)
-    fig.images_per_row = per_row
     for ax in grid[:, -1]:
         ax.axis("off")
     axes = np.empty((n_rows, n_images), dtype=object)

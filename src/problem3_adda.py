@@ -29,8 +29,8 @@ from sklearn.metrics import confusion_matrix
 from digits_standin import MNIST_IDX, SVHN_FILES, is_standin, write_mnist_standin, write_svhn_standin
 from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
                    data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   refuse_file_as_folder, require_empty_folder, was_given, writable_folder,
-                   write_results)
+                   refuse_file_as_folder, require_at_least_one, require_empty_folder, was_given,
+                   writable_folder, write_results)
 
 plt = figure_style()
 
@@ -89,9 +89,8 @@ def parse_arguments(argv=None):
         args.monitor_images = min(args.monitor_images, 1000)
         args.monitor_every = min(args.monitor_every, 50)
         args.seeds = min(args.seeds, 2)
-    for name in ("seeds", "source_steps", "adapt_iterations", "batch_size", "monitor_every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(parser, args, ("seeds", "source_steps", "adapt_iterations", "batch_size",
+                                        "monitor_every"))
     return args
 
 

@@ -100,6 +100,13 @@ def common_parser(description, default_data_dir=None, resumable=False):
     return parser
 
 
+def require_at_least_one(parser, args, names):
+    """Counts (epochs, steps, images, ...) of 0 or less are a usage error, not a crash later."""
+    for name in names:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def writable_folder(text):
     """An output folder, checked before any work starts (not after a long run): it, or the
     nearest part of it that exists, must be a folder this user may write into."""
