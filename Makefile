@@ -4,6 +4,7 @@ CANDIDATE ?= XX
 PYTHON    := .venv/bin/python
 ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
+LONG_SEEDS ?= 3
 ARGS      := $(if $(QUICK),--quick,)
 
 .PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist problem3-real-svhn problem3-long problem3-fullsize report zip benchmark clean
@@ -43,8 +44,8 @@ problem3-real-svhn: setup  ## Problem 3 on real SVHN and MNIST: SVHN_DIR=, MNIST
 	cp runs/real-svhn/results/problem3.json doc/results/problem3_real_svhn.json
 	cp runs/real-svhn/figures/p3_adaptation_curves.pdf doc/figures/p3_real_svhn_curves.pdf
 
-problem3-long: setup  ## one seed at the paper's 10000 ADDA iterations (SVHN_DIR=, MNIST_DIR= optional)
-	$(PYTHON) src/problem3_adda.py --seeds 1 --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long \
+problem3-long: setup  ## LONG_SEEDS (3) seeds at the paper's 10000 ADDA iterations (SVHN_DIR=, MNIST_DIR= optional)
+	$(PYTHON) src/problem3_adda.py --seeds $(LONG_SEEDS) --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long \
 	  $(if $(SVHN_DIR),--svhn-dir $(SVHN_DIR)) $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR))
 	cp runs/long/results/problem3.json doc/results/problem3_long.json
 	cp runs/long/figures/p3_adaptation_curves.pdf doc/figures/p3_long_curves.pdf

@@ -552,70 +552,97 @@ def real_svhn_macros(results_dir):
 
 
 def long_run_macros(results_dir):
-    """One seed at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse?"""
+    """Seeds at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse, and
+    where does the default length stop against it?"""
     run, _ = optional_run(results_dir, "problem3_long")
     if run is None:
         return {"PThreeLongRun": "The long run was not made for this report; \\texttt{make problem3-long} "
-                                 "makes it.", "PThreeHaveLongRun": "0"}
-    seed = str(run["seeds"][0])
-    monitor = run["adda"]["monitor"][seed]
-    iterations, accuracy = monitor["iteration"], monitor["target_acc"]
-    source = run["source_only"]["per_seed"][0]
-    last_quarter = [a for i, a in zip(iterations, accuracy) if i >= 0.75 * iterations[-1]]
-    collapsed = min(last_quarter) < 0.2
+                                 "makes it.", "PThreeHaveLongRun": "0", "PThreeLongCaption": ""}
+    seeds = [str(seed) for seed in run["seeds"]]
+    one = len(seeds) == 1
+    monitors = [run["adda"]["monitor"][seed] for seed in seeds]
+    length = monitors[0]["iteration"][-1]
+    last_quarters = {seed: [a for i, a in zip(m["iteration"], m["target_acc"]) if i >= 0.75 * length]
+                     for seed, m in zip(seeds, monitors)}
+    collapsed = [seed for seed, readings in last_quarters.items() if min(readings) < 0.2]
+    everything = [a for readings in last_quarters.values() for a in readings]
     monitored = f"the first {run['arguments']['monitor_images']:,} MNIST test images"
-    trend = ("it collapses (accuracy below 20\\,\\% in its last quarter)" if collapsed else
-             f"it does not collapse: over its last quarter the accuracy monitored on {monitored} "
-             f"stays between "
-             f"{pct(min(last_quarter))} and {pct(max(last_quarter))}\\,\\%")
-    peak_at = iterations[accuracy.index(max(accuracy))]
-    text = (f"One seed run for {iterations[-1]} iterations, the length of ADDA's published recipe "
-            f"(SVHN: {run['data_source']['svhn']}, MNIST: {run['data_source']['mnist']}; "
-            f"\\fig{{fig:p3long}}): source-only {pct(source)}\\,\\%, final iterate "
-            f"{pct(run['adda']['per_seed'][0])}\\,\\% on the whole test set (on the monitored images "
-            f"of the figure: {pct(accuracy[0])}\\,\\% before and {pct(accuracy[-1])}\\,\\% after); "
-            f"{trend}; the highest monitored reading, {pct(max(accuracy))}\\,\\%, came at iteration "
-            f"{peak_at} (monitoring only: it chooses nothing).")
-    loss = run["adda"]["discriminator_loss_final"][0]
-    reading = against_log2(loss)
-    text += (f" Its discriminator's loss ends at {loss:.2f}"
+    if collapsed:
+        who = "it collapses" if one else f"seed {', '.join(collapsed)} collapse{'s' if len(collapsed) == 1 else ''}"
+        trend = f"{who} (accuracy below 20\\,\\% in the last quarter)"
+    else:
+        trend = (f"{'it does not collapse' if one else 'none collapses'}: over the last quarter the accuracy "
+                 f"monitored on {monitored} stays between {pct(min(everything))} and "
+                 f"{pct(max(everything))}\\,\\%{'' if one else ' (all seeds)'}")
+    peak, peak_at, peak_seed = max((a, i, seed) for seed, m in zip(seeds, monitors)
+                                   for i, a in zip(m["iteration"], m["target_acc"]))
+    start = sum(m["target_acc"][0] for m in monitors) / len(monitors)
+    end = sum(m["target_acc"][-1] for m in monitors) / len(monitors)
+    sources, finals = run["source_only"]["per_seed"], run["adda"]["per_seed"]
+    count = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}.get(len(seeds), str(len(seeds)))
+    who_ran = "One seed" if one else f"{count} seeds (each the whole pipeline)"
+    text = (f"{who_ran} run for {length} iterations, the length of ADDA's published recipe (SVHN: "
+            f"{run['data_source']['svhn']}, MNIST: {run['data_source']['mnist']}; \\fig{{fig:p3long}}): "
+            f"source-only {' / '.join(pct(v) for v in sources)}\\,\\%, final iterate{'' if one else 's'} "
+            f"{' / '.join(pct(v) for v in finals)}\\,\\% on the whole test set"
+            + ("." if one else f"; {adda_outcome(run)}.")
+            + f" On the monitored images of the figure{'' if one else ' (averaged over the seeds)'} the "
+            f"accuracy goes from {pct(start)}\\,\\% to {pct(end)}\\,\\%; {trend}; the highest monitored "
+            f"reading, {pct(peak)}\\,\\%, came at iteration {peak_at}{'' if one else f' of seed {peak_seed}'} "
+            f"(monitoring only: it chooses nothing).")
+    losses = run["adda"]["discriminator_loss_final"]
+    reading = against_log2(sum(losses) / len(losses))
+    whose = "Its discriminator's loss ends" if one else "The discriminators' losses end"
+    text += (f" {whose} at {' / '.join(f'{loss:.2f}' for loss in losses)}"
              + (" (near $\\log 2$: the game stays balanced)." if reading == "close to" else
-                f" ({reading} $\\log 2$: the discriminator "
+                f" ({reading} $\\log 2${'' if one else ' on average'}: the discriminator "
                 f"{'gains the upper hand' if reading == 'below' else 'loses ground'} as training goes on)."))
     text += " " + default_against_long(run, results_dir)
-    return {"PThreeLongRun": text, "PThreeHaveLongRun": "1"}
+    caption = "One seed" if one else f"{count} seeds, each the whole pipeline,"
+    return {"PThreeLongRun": text, "PThreeHaveLongRun": "1",
+            "PThreeLongCaption": f"{caption} at the length of ADDA's published recipe"}
 
 
 def default_against_long(long_run, results_dir):
     """Does the default schedule end on the plateau? Compared seed for seed on the same data: the
-    run of the same data and seed with the default length (the real-SVHN run or the main one)."""
-    seed = long_run["seeds"][0]
+    run of the same data and seeds with the default length (the real-SVHN run or the main one)."""
+    seeds = long_run["seeds"]
+    one = len(seeds) == 1
     for name in ("problem3_real_svhn", "problem3"):
         path = results_dir / f"{name}.json"
         if not path.exists():
             continue
         run = load(results_dir, name)
         if (run["data_source"] != long_run["data_source"] or run["n_images"] != long_run["n_images"]
-                or seed not in run["seeds"] or run["quick"]):
+                or not set(seeds) <= set(run["seeds"]) or run["quick"]):
             continue
-        short = run["adda"]["per_seed"][run["seeds"].index(seed)]
-        long = long_run["adda"]["per_seed"][0]
+        shorts = [run["adda"]["per_seed"][run["seeds"].index(seed)] for seed in seeds]
+        longs = long_run["adda"]["per_seed"]
+        differences = [long - short for long, short in zip(longs, shorts)]
         iterations = run["adda"]["settings"]["iterations"]
-        readings = long_run["adda"]["monitor"][str(seed)]["target_acc"][1:] or [long]
-        if long - short > 0.02:
-            verdict = (f"so on this seed and data the default schedule of {iterations} iterations "
-                       f"stops {100 * (long - short):.1f} points short of where the long run ends. One "
-                       f"seed whose monitored accuracy ranges between {pct(min(readings))} and "
-                       f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
-                       f"default numbers may understate what ADDA reaches at the paper's length")
-        elif short - long > 0.02:
-            verdict = (f"so the long run ends {100 * (short - long):.1f} points below the default "
-                       f"schedule of {iterations} iterations: longer adversarial training lost accuracy")
-        else:
+        points = " / ".join(f"{100 * abs(d):.1f}" for d in differences)
+        if all(d > 0.02 for d in differences):
+            verdict = (f"so on {'this seed' if one else 'these seeds'} and data the default schedule of "
+                       f"{iterations} iterations stops {points} points short of where the long "
+                       f"run{'' if one else 's'} end")
+            if one:
+                readings = long_run["adda"]["monitor"][str(seeds[0])]["target_acc"][1:] or longs
+                verdict += (f". One seed whose monitored accuracy ranges between {pct(min(readings))} and "
+                            f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
+                            f"default numbers may understate what ADDA reaches at the paper's length")
+            else:
+                verdict += ": on this data the default numbers understate what ADDA reaches at the paper's length"
+        elif all(d < -0.02 for d in differences):
+            verdict = (f"so the long run{'' if one else 's'} end{'s' if one else ''} {points} points below "
+                       f"the default schedule of {iterations} iterations: longer adversarial training lost accuracy")
+        elif all(abs(d) <= 0.02 for d in differences):
             verdict = (f"so the default schedule of {iterations} iterations ends within 2 points of "
-                       f"the long run")
-        return (f"The same seed on the same data with the default schedule ends at {pct(short)}\\,\\%, "
-                f"{verdict}.")
+                       f"the long run{'' if one else 's'}")
+        else:
+            verdict = (f"so the longer schedule's effect differs from seed to seed (long minus default: "
+                       f"{', '.join(f'{100 * d:+.1f}' for d in differences)} points)")
+        return (f"The same seed{'' if one else 's'} on the same data with the default schedule "
+                f"end{'s' if one else ''} at {' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
     return "No default-length run on the same data is in the results to compare it with."
 
 
@@ -735,9 +762,10 @@ def data_notice(p2, p3, quick, results_dir=None):
              if results_dir is not None and (results_dir / f"{name}.json").exists()]
     long_sources = None
     if results_dir is not None and (results_dir / "problem3_long.json").exists():
-        long_sources = load(results_dir, "problem3_long")["data_source"]
-        long_label = (f"one seed at the paper's schedule length (SVHN: {long_sources['svhn']}, MNIST: "
-                      f"{long_sources['mnist']})")
+        long_run = load(results_dir, "problem3_long")
+        long_sources, n_long = long_run["data_source"], len(long_run["seeds"])
+        long_label = (f"{'one seed' if n_long == 1 else f'{n_long} seeds'} at the paper's schedule length "
+                      f"(SVHN: {long_sources['svhn']}, MNIST: {long_sources['mnist']})")
         if "real" in long_sources.values():
             extra.append(long_label)
     if extra:

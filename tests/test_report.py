@@ -175,16 +175,16 @@ def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
     (tmp_path / "problem2_real_photos.json").write_text("{}")
     assert "runs on real photographs" in report_numbers.data_notice(p2, p3, False, tmp_path)
     (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
-                                                                             "mnist": "real"}}))
+                                                                             "mnist": "real"}, "seeds": [0]}))
     assert ("paper's schedule length (SVHN: stand-in, MNIST: real)"
             in report_numbers.data_notice(p2, p3, False, tmp_path))
     assert "both generated \\textbf{stand-ins}" in report_numbers.data_notice(p2, p3, False, tmp_path)
     (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
-                                                                             "mnist": "stand-in"}}))
+                                                                             "mnist": "stand-in"}, "seeds": [0, 1, 2]}))
     (tmp_path / "problem3_real_svhn.json").unlink()
     notice = report_numbers.data_notice({"data_source": "exam"}, p3, False, tmp_path)
     assert notice.startswith("Problem 2 ran on the exam's traffic-sign data; in Problem 3")
-    assert "real data" not in notice and "Problem 3's 3d also reports one seed at the paper's" in notice
+    assert "real data" not in notice and "Problem 3's 3d also reports 3 seeds at the paper's" in notice
 
 
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
@@ -281,6 +281,31 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.1
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     assert "it collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+
+
+def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(tmp_path):
+    default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    run = problem3_run([0.66, 0.67, 0.64], [0.78, 0.79, 0.75], [0.1] * 3)
+    run["adda"]["discriminator_loss_final"] = [0.43, 0.45, 0.47]
+    run["adda"]["monitor"] = {str(seed): {"iteration": [0, 5000, 10000], "target_acc": [0.7, 0.72 + d, 0.78 + d]}
+                              for seed, d in zip((0, 1, 2), (0.0, 0.01, 0.02))}
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    macros = report_numbers.long_run_macros(tmp_path)
+    text = macros["PThreeLongRun"]
+    assert text.startswith("Three seeds (each the whole pipeline) run for 10000 iterations")
+    assert "final iterates 78.0 / 79.0 / 75.0" in text and "ADDA beats source-only in every seed" in text
+    assert "none collapses" in text and "between 78.0 and 80.0" in text and "of seed 2" in text
+    assert "The discriminators' losses end at 0.43 / 0.45 / 0.47 (below $\\log 2$ on average" in text
+    assert "end at 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
+    assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
+    run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "differs from seed to seed (long minus default: +4.0, -1.7, +0.0 points)" in \
+        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run["adda"]["monitor"]["1"]["target_acc"][-1] = 0.1
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "seed 1 collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
 
 
 def test_the_hand_in_pins_the_same_packages_as_the_project():
