@@ -17,6 +17,11 @@ def pct(value, digits=1):
     return f"{100 * value:.{digits}f}"
 
 
+def signed(points):
+    """A signed difference in points, with a typeset minus (a hyphen is not a minus sign)."""
+    return f"{points:+.1f}".replace("-", "$-$")
+
+
 def num(value, digits=3):
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
 
@@ -381,8 +386,8 @@ def adda_outcome(run):
     n = len(gains)
     better, worse = sum(gain > 0.005 for gain in gains), sum(gain < -0.005 for gain in gains)
     ties = n - better - worse
-    span = (f"{100 * min(gains):+.1f}" if len(gains) == 1 else
-            f"{100 * min(gains):+.1f} to {100 * max(gains):+.1f}")
+    span = (signed(100 * min(gains)) if len(gains) == 1 else
+            f"{signed(100 * min(gains))} to {signed(100 * max(gains))}")
     if better == n:
         verdict = "ADDA beats source-only in every seed"
     elif better == 0 and worse == n:
@@ -450,20 +455,23 @@ def problem3_sentences(p3):
             "PThreePaperCoincidence": coincidence, "PThreeMonitorNote": monitor_note(p3)}
 
 
-def per_digit_change(p3):
-    """Which digits ADDA helped and hurt in the first seed (the run of the confusion matrices)."""
+def per_digit_change(p3, figure="fig:p3confusion", explain=True):
+    """Which digits ADDA helped and hurt in the first seed (the run of the confusion matrices, when
+    `figure` names them); `explain` adds why a loss can happen."""
     before, after = p3["source_only"]["per_class_seed0"], p3["adda"]["per_class_seed0"]
     change = [a - b for a, b in zip(after, before)]
     best, worst = change.index(max(change)), change.index(min(change))
     gaining = sum(c > 0.01 for c in change)
-    sentence = (f"Per digit (seed {p3['seeds'][0]}, \\fig{{fig:p3confusion}}), "
+    where = f", \\fig{{{figure}}}" if figure else ""
+    sentence = (f"Per digit (seed {p3['seeds'][0]}{where}), "
                 + (f"{gaining} of the 10 digit classes gain more than a point; the largest gain is digit "
                    f"{best} ({pct(before[best], 0)}\\,\\% $\\to$ {pct(after[best], 0)}\\,\\%)" if gaining else
                    "no digit class gains more than a point"))
     if change[worst] < -0.01:
-        return sentence + (f", while digit {worst} loses ({pct(before[worst], 0)}\\,\\% $\\to$ "
-                           f"{pct(after[worst], 0)}\\,\\%): aligning the two feature distributions as a "
-                           f"whole does not align every class, and nothing in ADDA's loss asks it to.")
+        sentence += (f", while digit {worst} loses ({pct(before[worst], 0)}\\,\\% $\\to$ "
+                     f"{pct(after[worst], 0)}\\,\\%)")
+        return sentence + (": aligning the two feature distributions as a whole does not align every "
+                           "class, and nothing in ADDA's loss asks it to." if explain else ".")
     return sentence + "; no digit loses more than a point."
 
 
@@ -501,7 +509,7 @@ def real_mnist_paragraph(results_dir, name, target):
                 f"MNIST\\_DIR=}}\\textit{{folder}} makes it.")
     if run["data_source"]["mnist"] != "real":
         raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
-    return run_paragraph(run, "In that run")
+    return run_paragraph(run, "In that run") + " " + per_digit_change(run, figure=None, explain=False)
 
 
 def real_mnist_macros(results_dir):
@@ -640,7 +648,7 @@ def default_against_long(long_run, results_dir):
                        f"the long run{'' if one else 's'}")
         else:
             verdict = (f"so the longer schedule's effect differs from seed to seed (long minus default: "
-                       f"{', '.join(f'{100 * d:+.1f}' for d in differences)} points)")
+                       f"{', '.join(signed(100 * d) for d in differences)} points)")
         return (f"The same seed{'' if one else 's'} on the same data with the default schedule "
                 f"end{'s' if one else ''} at {' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
     return "No default-length run on the same data is in the results to compare it with."

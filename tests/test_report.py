@@ -248,7 +248,10 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     text = report_numbers.per_digit_change(run)
     assert "3 of the 10 digit classes gain more than a point" in text
     assert "largest gain is digit 1 (50\\,\\% $\\to$ 90\\,\\%)" in text
-    assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text
+    assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text and "fig:p3confusion" in text
+    # another run's sentence points at no figure of the main run and may leave out the why
+    other = report_numbers.per_digit_change(run, figure=None, explain=False)
+    assert "fig:" not in other and other.endswith("digit 8 loses (50\\,\\% $\\to$ 30\\,\\%).")
     run["adda"]["per_class_seed0"][8] = 0.5
     assert report_numbers.per_digit_change(run).endswith("no digit loses more than a point.")
     run["adda"]["per_class_seed0"] = [0.45] * 10  # worse everywhere: no 'largest gain'
@@ -301,7 +304,7 @@ def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(
     assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
     run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "differs from seed to seed (long minus default: +4.0, -1.7, +0.0 points)" in \
+    assert "differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)" in \
         report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run["adda"]["monitor"]["1"]["target_acc"][-1] = 0.1
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
