@@ -94,7 +94,7 @@ def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1,
     return {"data_source": {"svhn": svhn, "mnist": mnist}, "quick": False, "seeds": list(seeds),
             "arguments": {"monitor_images": 2000},
             "n_images": {"svhn_train": 4000, "svhn_test": 1000, "mnist_train": 60000, "mnist_test": 10000},
-            "source": {"svhn_test_acc": 0.85, "svhn_test_per_seed": [0.85] * len(seeds)},
+            "source": {"svhn_test_acc": 0.85, "svhn_train_acc": 1.0, "svhn_test_per_seed": [0.85] * len(seeds)},
             "source_only_mnist_acc": spread(source_only)["mean"],
             "source_only": {**spread(source_only), "per_class_seed0": [source_only[0]] * 10},
             # the monitored subset reads 5 points higher than the whole test set, as the first MNIST
@@ -118,6 +118,11 @@ def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(t
     monitor = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHNMonitor"]
     assert "score 70.7\\,\\% on average at iteration 0 (the whole test set: 65.7" in monitor
     assert "ends at 78.9\\,\\% (whole test set: 73.9" in monitor
+    assert "a gain of +8.2 points there against +8.2 on the whole test set" in monitor
+    assert "cleaner and easier half" in monitor  # the real MNIST's first test images
+    run["data_source"]["mnist"] = "stand-in"  # a stand-in has no such halves
+    assert "cleaner" not in report_numbers.monitored_gain(run)
+    run["data_source"]["mnist"] = "real"
     run["data_source"]["svhn"] = "stand-in"
     (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
     with pytest.raises(report_numbers.UserError, match="not a run on real SVHN and real MNIST"):
