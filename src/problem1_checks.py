@@ -330,11 +330,15 @@ def plot_bernoulli_kl():
     fig.colorbar(image, ax=axes[0])
     for q_fixed in (0.1, 0.5, 0.9):
         axes[1].plot(grid, bernoulli_kl(grid, q_fixed), label=f"KL(p || {q_fixed})")
-    axes[1].plot(grid, bernoulli_kl(0.1, grid), "--", label="KL(0.1 || q), as a function of q")
+    # q down to 1e-8 from either end: towards 0 the divergence grows only like 0.1 log(1/q), so
+    # only points this close to the edge show that it does grow without bound there.
+    edge = np.logspace(-8, -2.5, 40)
+    q_grid = np.concatenate([edge, grid, 1 - edge[::-1]])
+    axes[1].plot(q_grid, bernoulli_kl(0.1, q_grid), "--", label="KL(0.1 || q), as a function of q")
     axes[1].set_ylim(0, 3)
     axes[1].set_xlabel("p (solid) or q (dashed)")
-    axes[1].set_title("asymmetric, and unbounded as q -> 0 or 1")
-    axes[1].legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
+    axes[1].set_title("asymmetric, and unbounded as q $\\to$ 0 or 1")
+    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     save_figure(fig, OUT, "p1_bernoulli_kl")
 
 
