@@ -693,13 +693,13 @@ def plot_curves(histories, out):
 
 
 def plot_confusions(report, classes, out, name, title):
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6), gridspec_kw={"wspace": 0.55})
+    fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.3), gridspec_kw={"wspace": 0.6})  # about print size
     short = [short_name(c) for c in classes]
     for ax, split in zip(axes, ("val", "test")):
         matrix = np.array(report[split]["confusion"])
         ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, value, ha="center", va="center", fontsize=8,
+            ax.text(j, i, value, ha="center", va="center", fontsize=9,
                     color="white" if value > matrix.sum(1)[i] / 2 else "black")
         ax.set_xticks(range(len(classes)), short, rotation=35, ha="right")
         ax.set_yticks(range(len(classes)), short)

@@ -592,7 +592,7 @@ def plot_examples(svhn, mnist, data_source, out):
 
 
 def plot_source_curves(sources, out):
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.7))
+    fig, axes = plt.subplots(1, 2, figsize=(6.6, 2.7))  # printed at about this width
     for seed, source in sources.items():
         history = source["history"]
         axes[0].plot(history["step"], history["train_loss"], label=f"seed {seed}")
@@ -608,9 +608,13 @@ def plot_source_curves(sources, out):
 
 
 def plot_confusion(matrix, title, out, name):
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    fig, ax = plt.subplots(figsize=(3.4, 3.0))  # printed at about this width, two side by side
     matrix = np.array(matrix)
-    shown = ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    shown = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for digit in range(len(shares)):  # each digit's accuracy, which the report's text quotes
+        ax.text(digit, digit, f"{100 * shares[digit, digit]:.0f}", ha="center", va="center", fontsize=7,
+                color="white" if shares[digit, digit] > 0.5 else "black")
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images")
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
@@ -697,7 +701,7 @@ def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
 
 
 def plot_tsne(embeddings, out):
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.5))  # printed at about this width
     for ax, (title, points, domains, labels) in zip(axes, embeddings):
         # SVHN as large pale discs (each digit's cloud), MNIST as small solid dots on top: the two
         # domains stay apart at report size, where dots against crosses did not.
@@ -718,7 +722,7 @@ def plot_tsne(embeddings, out):
     bar = fig.colorbar(shown, ax=list(axes), ticks=range(10), fraction=0.03, pad=0.02)
     bar.set_label("digit")
     fig.suptitle(f"t-SNE of the features of {len(points) // 2} SVHN and {len(points) // 2} MNIST "
-                 f"test images; colour = digit")
+                 f"test images; colour = digit", y=1.06)  # above the two-line panel titles
     save_figure(fig, out, "p3_tsne")
 
 
@@ -726,8 +730,8 @@ def tsne_embeddings(source_encoder_state, target_encoder_state, svhn, mnist, arg
     encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
     n = min(300 if args.quick else 700, len(svhn["test"][1]), len(mnist["test"][1]))
     result = []
-    for title, state in (("before adaptation (source encoder on MNIST)", source_encoder_state),
-                         ("after ADDA (target encoder on MNIST)", target_encoder_state)):
+    for title, state in (("before adaptation\n(source encoder on MNIST)", source_encoder_state),
+                         ("after ADDA\n(target encoder on MNIST)", target_encoder_state)):
         encoder.load_state_dict(source_encoder_state)
         source_features = features(encoder, svhn["test"][0][:n], device)
         encoder.load_state_dict(state)
