@@ -19,7 +19,8 @@ def pct(value, digits=1):
 
 def signed(points):
     """A signed difference in points, with a typeset minus (a hyphen is not a minus sign)."""
-    return f"{points:+.1f}".replace("-", "$-$")
+    rounded = round(points, 1) + 0.0  # + 0.0: no "-0.0"
+    return f"{rounded:+.1f}".replace("-", "$-$")
 
 
 def num(value, digits=3):
@@ -259,8 +260,8 @@ def problem2_macros(p2):
     before, after = p2["before"], p2["after"]
     loc = p2["localisation"]
     macros = {"PTwoSource": p2["data_source"], "PTwoFailingClass": failing,
-              "PTwoSourceWords": ("the exam's data" if p2["data_source"] == "exam" else
-                                  f"a generated {tex_escape(p2['data_source'])} data set"),
+              "PTwoSourceWords": {"exam": "the exam's data", "stand-in": "a generated stand-in data set"}.get(
+                  p2["data_source"], tex_escape(p2["data_source"])),
               "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
               "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
               "PTwoEpochs": str(p2["arguments"]["epochs"]),
@@ -388,8 +389,8 @@ def adda_outcome(run):
     n = len(gains)
     better, worse = sum(gain > 0.005 for gain in gains), sum(gain < -0.005 for gain in gains)
     ties = n - better - worse
-    span = (signed(100 * min(gains)) if len(gains) == 1 else
-            f"{signed(100 * min(gains))} to {signed(100 * max(gains))}")
+    low, high = signed(100 * min(gains)), signed(100 * max(gains))
+    span = low if low == high else f"{low} to {high}"
     if better == n:
         verdict = "ADDA beats source-only in every seed"
     elif better == 0 and worse == n:
@@ -466,7 +467,8 @@ def per_digit_change(p3, figure="fig:p3confusion", explain=True):
     gaining = sum(c > 0.01 for c in change)
     where = f", \\fig{{{figure}}}" if figure else ""
     sentence = (f"Per digit (seed {p3['seeds'][0]}{where}), "
-                + (f"{gaining} of the 10 digit classes gain more than a point; the largest gain is digit "
+                + (f"{gaining} of the 10 digit classes gain{'s' if gaining == 1 else ''} more than a point; "
+                   f"the largest gain is digit "
                    f"{best} ({pct(before[best], 0)}\\,\\% $\\to$ {pct(after[best], 0)}\\,\\%)" if gaining else
                    "no digit class gains more than a point"))
     if change[worst] < -0.01:
@@ -503,16 +505,21 @@ def monitored_gain(run):
     def points(before, after):  # from the printed (rounded) percentages, so the text adds up
         return signed(float(pct(after)) - float(pct(before)))
     start, end = monitored_start_end(run)
-    text = (f"a gain of {points(start, end)} points there against "
+    there = float(pct(end)) - float(pct(start))
+    whole = float(pct(run["adda"]["mean"])) - float(pct(run["source_only_mnist_acc"]))
+    text = (f"a {'gain' if there >= 0 else 'change'} of {points(start, end)} points there against "
             f"{points(run['source_only_mnist_acc'], run['adda']['mean'])} on the whole test set")
-    if run["data_source"]["mnist"] == "real" and run["arguments"]["monitor_images"] <= 5000:
+    easier_there = start > run["source_only_mnist_acc"] and there < whole
+    if (easier_there and run["data_source"]["mnist"] == "real"
+            and run["arguments"]["monitor_images"] <= 5000):
         text += (" (these images come from the first half of MNIST's test set, which MNIST's "
                  "documentation calls the cleaner and easier half)")
     return text
 
 
-def optional_run(results_dir, name):
-    """An optional Problem 3 results file and its path; (None, path) when it was not made."""
+def optional_run(results_dir, name, needs_mse=True):
+    """An optional Problem 3 results file and its path; (None, path) when it was not made. Only the
+    long run may come without the MSE variant (--no-mse)."""
     path = results_dir / f"{name}.json"
     if not path.exists():
         return None, path
@@ -520,6 +527,9 @@ def optional_run(results_dir, name):
     if "seeds" not in run or "per_seed" not in run.get("source_only", {}):
         raise UserError(f"{path}: made by an older version of problem3_adda.py (no whole-pipeline "
                         f"seeds); make it again, or delete it")
+    if needs_mse and run.get("mse") is None:
+        raise UserError(f"{path}: made with --no-mse, but the report compares its MSE variant (3c); "
+                        f"make it again without --no-mse")
     return run, path
 
 
@@ -584,10 +594,15 @@ def real_svhn_macros(results_dir):
             "PThreeRealSVHNRows": seed_rows(run), "PThreeRealSVHNMSE": mse}
 
 
+SEED_COUNT_WORDS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight",
+                    9: "Nine", 10: "Ten"}
+PAPER_ITERATIONS = 10000  # ADDA's published svhn-mnist recipe (Tzeng et al. 2017, their code)
+
+
 def long_run_macros(results_dir):
     """Seeds at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse, and
     where does the default length stop against it?"""
-    run, _ = optional_run(results_dir, "problem3_long")
+    run, _ = optional_run(results_dir, "problem3_long", needs_mse=False)
     if run is None:
         return {"PThreeLongRun": "The long run was not made for this report; \\texttt{make problem3-long} "
                                  "makes it.", "PThreeHaveLongRun": "0", "PThreeLongCaption": ""}
@@ -601,7 +616,8 @@ def long_run_macros(results_dir):
     everything = [a for readings in last_quarters.values() for a in readings]
     monitored = f"the first {run['arguments']['monitor_images']:,} MNIST test images"
     if collapsed:
-        who = "it collapses" if one else f"seed {', '.join(collapsed)} collapse{'s' if len(collapsed) == 1 else ''}"
+        who = ("it collapses" if one else f"seed {collapsed[0]} collapses" if len(collapsed) == 1 else
+               f"seeds {', '.join(collapsed[:-1])} and {collapsed[-1]} collapse")
         trend = f"{who} (accuracy below 20\\,\\% in the last quarter)"
     else:
         trend = (f"{'it does not collapse' if one else 'none collapses'}: over the last quarter the accuracy "
@@ -611,72 +627,101 @@ def long_run_macros(results_dir):
                                    for i, a in zip(m["iteration"], m["target_acc"]))
     start, end = monitored_start_end(run)
     sources, finals = run["source_only"]["per_seed"], run["adda"]["per_seed"]
-    count = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}.get(len(seeds), str(len(seeds)))
+    count = SEED_COUNT_WORDS.get(len(seeds), str(len(seeds)))
     who_ran = "One seed" if one else f"{count} seeds (each the whole pipeline)"
-    text = (f"{who_ran} run for {length} iterations, the length of ADDA's published recipe (SVHN: "
-            f"{run['data_source']['svhn']}, MNIST: {run['data_source']['mnist']}; \\fig{{fig:p3long}}): "
+    length_text = (f"{length} iterations, the length of ADDA's published recipe" if length == PAPER_ITERATIONS
+                   else f"{length} iterations (ADDA's published recipe runs {PAPER_ITERATIONS})")
+    text = (f"{who_ran} run for {length_text} (SVHN: {run['data_source']['svhn']}, MNIST: "
+            f"{run['data_source']['mnist']}{'; a --quick run' if run['quick'] else ''}; \\fig{{fig:p3long}}): "
             f"source-only {' / '.join(pct(v) for v in sources)}\\,\\%, final iterate{'' if one else 's'} "
             f"{' / '.join(pct(v) for v in finals)}\\,\\% on the whole test set"
             + ("." if one else f"; {adda_outcome(run)}.")
             + f" On the monitored images of the figure{'' if one else ' (averaged over the seeds)'} the "
             f"accuracy goes from {pct(start)}\\,\\% to {pct(end)}\\,\\%, {monitored_gain(run)}; {trend}; "
-            f"the highest monitored "
-            f"reading, {pct(peak)}\\,\\%, came at iteration {peak_at}{'' if one else f' of seed {peak_seed}'} "
-            f"(monitoring only: it chooses nothing).")
-    losses = run["adda"]["discriminator_loss_final"]
-    reading = against_log2(sum(losses) / len(losses))
-    whose = "Its discriminator's loss ends" if one else "The discriminators' losses end"
-    text += (f" {whose} at {' / '.join(f'{loss:.2f}' for loss in losses)}"
-             + (" (near $\\log 2$: the game stays balanced)." if reading == "close to" else
-                f" ({reading} $\\log 2${'' if one else ' on average'}: the discriminator "
-                f"{'gains the upper hand' if reading == 'below' else 'loses ground'} as training goes on)."))
+            f"the highest monitored reading, {pct(peak)}\\,\\%, came at iteration {peak_at}"
+            f"{'' if one else f' of seed {peak_seed}'} (monitoring only: it chooses nothing).")
+    text += " " + discriminator_at_the_end(run["adda"]["discriminator_loss_final"])
     text += " " + default_against_long(run, results_dir)
     caption = "One seed" if one else f"{count} seeds, each the whole pipeline,"
-    return {"PThreeLongRun": text, "PThreeHaveLongRun": "1",
-            "PThreeLongCaption": f"{caption} at the length of ADDA's published recipe"}
+    at = "at the length of ADDA's published recipe" if length == PAPER_ITERATIONS else f"at {length} ADDA iterations"
+    return {"PThreeLongRun": text, "PThreeHaveLongRun": "1", "PThreeLongCaption": f"{caption} {at}"}
+
+
+def discriminator_at_the_end(losses):
+    """The final discriminator losses against log 2, one reading when all seeds agree."""
+    readings = [against_log2(loss) for loss in losses]
+    values = " / ".join(f"{loss:.2f}" for loss in losses)
+    whose = "Its discriminator's loss ends" if len(losses) == 1 else "The discriminators' losses end"
+    meaning = {"close to": "near $\\log 2$: the game is balanced at the end",
+               "below": "below $\\log 2$: the discriminator has the upper hand at the end",
+               "above": "above $\\log 2$: the target encoder is ahead at the end"}
+    if len(set(readings)) == 1:
+        return f"{whose} at {values} ({meaning[readings[0]]})."
+    return (f"{whose} at {values} ({', '.join(readings)} $\\log 2$ respectively: the seeds end in "
+            f"different states of the game).")
 
 
 def default_against_long(long_run, results_dir):
-    """Does the default schedule end on the plateau? Compared seed for seed on the same data: the
-    run of the same data and seeds with the default length (the real-SVHN run or the main one)."""
-    seeds = long_run["seeds"]
-    one = len(seeds) == 1
+    """Does the default schedule end on the plateau? Compared seed for seed with the default-length
+    run on the same data with the same source models (equal source-only accuracy per seed): the
+    real-SVHN run or the main one."""
+    reasons = []
     for name in ("problem3_real_svhn", "problem3"):
         path = results_dir / f"{name}.json"
         if not path.exists():
             continue
         run = load(results_dir, name)
-        if (run["data_source"] != long_run["data_source"] or run["n_images"] != long_run["n_images"]
-                or not set(seeds) <= set(run["seeds"]) or run["quick"]):
+        if run["data_source"] != long_run["data_source"] or run["n_images"] != long_run["n_images"]:
             continue
-        shorts = [run["adda"]["per_seed"][run["seeds"].index(seed)] for seed in seeds]
-        longs = long_run["adda"]["per_seed"]
-        differences = [long - short for long, short in zip(longs, shorts)]
-        iterations = run["adda"]["settings"]["iterations"]
-        points = " / ".join(f"{100 * abs(d):.1f}" for d in differences)
-        if all(d > 0.02 for d in differences):
-            verdict = (f"so on {'this seed' if one else 'these seeds'} and data the default schedule of "
-                       f"{iterations} iterations stops {points} points short of where the long "
-                       f"run{'' if one else 's'} end")
-            if one:
-                readings = long_run["adda"]["monitor"][str(seeds[0])]["target_acc"][1:] or longs
-                verdict += (f". One seed whose monitored accuracy ranges between {pct(min(readings))} and "
-                            f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
-                            f"default numbers may understate what ADDA reaches at the paper's length")
-            else:
-                verdict += ": on this data the default numbers understate what ADDA reaches at the paper's length"
-        elif all(d < -0.02 for d in differences):
-            verdict = (f"so the long run{'' if one else 's'} end{'s' if one else ''} {points} points below "
-                       f"the default schedule of {iterations} iterations: longer adversarial training lost accuracy")
-        elif all(abs(d) <= 0.02 for d in differences):
-            verdict = (f"so the default schedule of {iterations} iterations ends within 2 points of "
-                       f"the long run{'' if one else 's'}")
+        if run["quick"] != long_run["quick"]:
+            reasons.append(f"{path.name} is {'a --quick run' if run['quick'] else 'not a --quick run'}")
+            continue
+        shared = [seed for seed, source in zip(long_run["seeds"], long_run["source_only"]["per_seed"])
+                  if seed in run["seeds"]
+                  and abs(run["source_only"]["per_seed"][run["seeds"].index(seed)] - source) < 1e-6]
+        if not shared:
+            reasons.append(f"{path.name} has no seed with the same source model")
+            continue
+        return compare_with_default(long_run, run, shared)
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    return f"No default-length run on the same data with the same source models is in the results to compare it with{why}."
+
+
+def compare_with_default(long_run, run, seeds):
+    """The long run's final accuracy against the default run's, for the seeds both ran alike."""
+    one = len(seeds) == 1
+    shorts = [run["adda"]["per_seed"][run["seeds"].index(seed)] for seed in seeds]
+    longs = [long_run["adda"]["per_seed"][long_run["seeds"].index(seed)] for seed in seeds]
+    differences = [long - short for long, short in zip(longs, shorts)]
+    iterations = run["adda"]["settings"]["iterations"]
+    points = " / ".join(f"{100 * abs(d):.1f}" for d in differences)
+    runs = "the long run" if one else "the long runs"
+    if all(d > 0.02 for d in differences):
+        verdict = (f"so on {'this seed' if one else 'these seeds'} and data the default schedule of "
+                   f"{iterations} iterations stops {points} points short of where {runs} end"
+                   f"{'s' if one else ''}")
+        if one:
+            readings = long_run["adda"]["monitor"][str(seeds[0])]["target_acc"][1:] or longs
+            verdict += (f". One seed whose monitored accuracy ranges between {pct(min(readings))} and "
+                        f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
+                        f"default numbers may understate what ADDA reaches at the paper's length")
         else:
-            verdict = (f"so the longer schedule's effect differs from seed to seed (long minus default: "
-                       f"{', '.join(signed(100 * d) for d in differences)} points)")
-        return (f"The same seed{'' if one else 's'} on the same data with the default schedule "
-                f"end{'s' if one else ''} at {' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
-    return "No default-length run on the same data is in the results to compare it with."
+            verdict += ": on this data the default numbers understate what ADDA reaches at the paper's length"
+    elif all(d < -0.02 for d in differences):
+        verdict = (f"so {runs} end{'s' if one else ''} {points} points below the default schedule of "
+                   f"{iterations} iterations: longer adversarial training lost accuracy")
+    elif all(abs(d) <= 0.02 for d in differences):
+        verdict = f"so the default schedule of {iterations} iterations ends within 2 points of {runs}"
+    elif all(d > 0 for d in differences) or all(d < 0 for d in differences):
+        verdict = (f"so {runs} end {'higher' if differences[0] > 0 else 'lower'} in every seed, by "
+                   f"{points} points")
+    else:
+        verdict = (f"so the longer schedule's effect differs from seed to seed (long minus default: "
+                   f"{', '.join(signed(100 * d) for d in differences)} points)")
+    subject = f"The same seed{'' if one else 's'}" + ("" if len(seeds) == len(long_run["seeds"]) else
+                                                       f" ({', '.join(map(str, seeds))})")
+    return (f"{subject} on the same data with the default schedule end{'s' if one else ''} at "
+            f"{' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
 
 
 def check_rows(results_dir, name):
@@ -819,6 +864,9 @@ def main(argv=None):
     parser.add_argument("--candidate", default="XX", help="candidate number for the front page")
     args = parser.parse_args(argv)
     p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
+    if p3.get("mse") is None:
+        raise UserError(f"{args.results / 'problem3.json'}: made with --no-mse, but 3c reports the MSE "
+                        f"variant; run src/problem3_adda.py without --no-mse")
     quick = any(p["quick"] for p in (p1, p2, p3))
     macros = {"Candidate": tex_escape(args.candidate)}
     # Each results file's macros; a field an older script did not write is a one-line error.

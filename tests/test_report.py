@@ -119,10 +119,15 @@ def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(t
     assert "score 70.7\\,\\% on average at iteration 0 (the whole test set: 65.7" in monitor
     assert "ends at 78.9\\,\\% (whole test set: 73.9" in monitor
     assert "a gain of +8.2 points there against +8.2 on the whole test set" in monitor
-    assert "cleaner and easier half" in monitor  # the real MNIST's first test images
+    run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.64  # seed 0 ends 15 points lower: +3.2 on average
+    assert "a gain of +3.2 points there against +8.2" in report_numbers.monitored_gain(run)
+    assert "cleaner and easier half" in report_numbers.monitored_gain(run)  # the real MNIST's first images
     run["data_source"]["mnist"] = "stand-in"  # a stand-in has no such halves
     assert "cleaner" not in report_numbers.monitored_gain(run)
     run["data_source"]["mnist"] = "real"
+    run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.0  # a loss there: a change, not a gain
+    assert "a change of $-$" in report_numbers.monitored_gain(run)
+    run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.79
     run["data_source"]["svhn"] = "stand-in"
     (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
     with pytest.raises(report_numbers.UserError, match="not a run on real SVHN and real MNIST"):
@@ -304,16 +309,51 @@ def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(
     assert text.startswith("Three seeds (each the whole pipeline) run for 10000 iterations")
     assert "final iterates 78.0 / 79.0 / 75.0" in text and "ADDA beats source-only in every seed" in text
     assert "none collapses" in text and "between 78.0 and 80.0" in text and "of seed 2" in text
-    assert "The discriminators' losses end at 0.43 / 0.45 / 0.47 (below $\\log 2$ on average" in text
+    assert "The discriminators' losses end at 0.43 / 0.45 / 0.47 (below $\\log 2$: the discriminator" in text
     assert "end at 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
     assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
     run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     assert "differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)" in \
         report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run["adda"]["per_seed"] = [0.77, 0.767, 0.735]  # higher in every seed, by 3.0 / 1.0 / 1.5
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "the long runs end higher in every seed, by 3.0 / 1.0 / 1.5 points" in \
+        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run["adda"]["discriminator_loss_final"] = [0.69, 0.70, 0.50]  # the seeds disagree
     run["adda"]["monitor"]["1"]["target_acc"][-1] = 0.1
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "seed 1 collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "seed 1 collapses" in text and "close to, close to, below $\\log 2$ respectively" in text
+    run["adda"]["monitor"]["2"]["target_acc"][-1] = 0.1
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "seeds 1 and 2 collapse" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+
+
+def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_models(tmp_path):
+    default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    run = problem3_run([0.66], [0.80], [0.1], seeds=[0])
+    run["adda"]["discriminator_loss_final"] = [0.43]
+    run["adda"]["monitor"] = {"0": {"iteration": [0, 5000, 10000], "target_acc": [0.7, 0.75, 0.8]}}
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "stops 6.0 points short of where the long run ends." in \
+        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run["seeds"] = [5]  # a seed the default run did not make
+    run["adda"]["monitor"] = {"5": run["adda"]["monitor"]["0"]}
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "No default-length run" in text and "no seed with the same source model" in text
+    run["seeds"], run["adda"]["monitor"] = [0], {"0": run["adda"]["monitor"]["5"]}
+    default["quick"] = True
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "problem3_real_svhn.json is a --quick run" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    run["adda"]["monitor"]["0"]["iteration"] = [0, 100, 200]  # not the paper's length
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    macros = report_numbers.long_run_macros(tmp_path)
+    assert "published recipe" not in macros["PThreeLongCaption"]
+    assert "200 iterations (ADDA's published recipe runs 10000)" in macros["PThreeLongRun"]
 
 
 def test_the_hand_in_pins_the_same_packages_as_the_project():
@@ -368,3 +408,35 @@ def test_problem2_results_from_before_the_same_patch_bar_are_a_clear_error():
     del p2["localisation"]["clean_test_neutralised"]
     with pytest.raises(report_numbers.UserError, match="older version of problem2_traffic.py"):
         report_numbers.problem2_sentences(p2)
+
+
+def test_small_wordings_follow_the_numbers(tmp_path):
+    assert report_numbers.signed(-0.04) == "+0.0" and report_numbers.signed(-1.26) == "$-$1.3"
+    run = problem3_run([0.66, 0.67], [0.77, 0.78], [0.1, 0.1], seeds=(0, 1))
+    assert "gains +11.0 percentage points" in report_numbers.adda_outcome(run)  # equal ends: one number
+    run["source_only"]["per_class_seed0"] = [0.5] * 10
+    run["adda"]["per_class_seed0"] = [0.9] + [0.5] * 9
+    assert "1 of the 10 digit classes gains more than a point" in report_numbers.per_digit_change(run)
+    p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
+    p2["data_source"] = "real photos with a planted trigger"
+    words = report_numbers.problem2_macros(p2)["PTwoSourceWords"]
+    assert words == "real photos with a planted trigger"  # only the stand-in is called generated
+
+
+def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_path):
+    run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
+    run["mse"] = None
+    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
+    with pytest.raises(report_numbers.UserError, match="made with --no-mse"):
+        report_numbers.real_svhn_macros(tmp_path)
+    run["adda"]["discriminator_loss_final"] = [0.5]
+    run["adda"]["monitor"] = {"0": {"iteration": [0, 10000], "target_acc": [0.7, 0.75]}}
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    assert "One seed" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]  # --no-mse is fine there
+    for k in (1, 2, 3):
+        shutil.copy(ROOT / "doc" / "results" / f"problem{k}.json", tmp_path / f"problem{k}.json")
+    main_run = json.loads((tmp_path / "problem3.json").read_text())
+    main_run["mse"] = None
+    (tmp_path / "problem3.json").write_text(json.dumps(main_run))
+    with pytest.raises(report_numbers.UserError, match="problem3.json: made with --no-mse"):
+        report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "results.tex")])
