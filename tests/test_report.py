@@ -269,14 +269,19 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     assert "no digit class gains more than a point" in text and "largest gain" not in text
 
 
+def long_run_text(tmp_path, run):
+    """The long-run paragraph the report builds from `run` as problem3_long.json."""
+    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
+    return report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+
+
 def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     assert "not made" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": {"iteration": [0, 2500, 5000, 7500, 10000],
                                     "target_acc": [0.66, 0.76, 0.72, 0.71, 0.70]}}
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    text = long_run_text(tmp_path, run)
     assert "does not collapse" in text and "76.0" in text and "iteration 2500" in text
     assert "ends at 0.43 (below" in text
     assert "No default-length run" in text
@@ -285,15 +290,12 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     assert "ends at 74.0" in text and "4.0 points below the default schedule" in text
     run["adda"]["per_seed"] = [0.75]
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    text = long_run_text(tmp_path, run)
     assert "within 2 points" in text and "not on the plateau" not in text
     run["adda"]["per_seed"] = [0.80]
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "6.0 points short" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "6.0 points short" in long_run_text(tmp_path, run)
     run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.1
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "it collapses" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "it collapses" in long_run_text(tmp_path, run)
 
 
 def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(tmp_path):
@@ -313,21 +315,16 @@ def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(
     assert "end at 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
     assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
     run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)" in \
-        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert ("differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)"
+            in long_run_text(tmp_path, run))
     run["adda"]["per_seed"] = [0.77, 0.767, 0.735]  # higher in every seed, by 3.0 / 1.0 / 1.5
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "the long runs end higher in every seed, by 3.0 / 1.0 / 1.5 points" in \
-        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "the long runs end higher in every seed, by 3.0 / 1.0 / 1.5 points" in long_run_text(tmp_path, run)
     run["adda"]["discriminator_loss_final"] = [0.69, 0.70, 0.50]  # the seeds disagree
     run["adda"]["monitor"]["1"]["target_acc"][-1] = 0.1
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    text = long_run_text(tmp_path, run)
     assert "seed 1 collapses" in text and "close to, close to, below $\\log 2$ respectively" in text
     run["adda"]["monitor"]["2"]["target_acc"][-1] = 0.1
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "seeds 1 and 2 collapse" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "seeds 1 and 2 collapse" in long_run_text(tmp_path, run)
 
 
 def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_models(tmp_path):
@@ -336,19 +333,15 @@ def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_mod
     run = problem3_run([0.66], [0.80], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": {"iteration": [0, 5000, 10000], "target_acc": [0.7, 0.75, 0.8]}}
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "stops 6.0 points short of where the long run ends." in \
-        report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "stops 6.0 points short of where the long run ends." in long_run_text(tmp_path, run)
     run["seeds"] = [5]  # a seed the default run did not make
     run["adda"]["monitor"] = {"5": run["adda"]["monitor"]["0"]}
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    text = long_run_text(tmp_path, run)
     assert "No default-length run" in text and "no seed with the same source model" in text
     run["seeds"], run["adda"]["monitor"] = [0], {"0": run["adda"]["monitor"]["5"]}
     default["quick"] = True
     (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "problem3_real_svhn.json is a --quick run" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "problem3_real_svhn.json is a --quick run" in long_run_text(tmp_path, run)
     run["adda"]["monitor"]["0"]["iteration"] = [0, 100, 200]  # not the paper's length
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     macros = report_numbers.long_run_macros(tmp_path)
