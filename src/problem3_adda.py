@@ -632,11 +632,14 @@ def smooth(values, window=25):
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
-def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"):
-    """Legends below the panels, off the curves."""
+def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adaptation_curves"):
+    """Legends below the panels, off the curves. The accuracy panel also marks the accuracies the
+    tables report (whole MNIST test set): the curves are read on a subset, whose levels and gain
+    can differ from them."""
     # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
-    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 6.5, 3.4),
-                             gridspec_kw={"wspace": 0.45})
+    # Without the MSE panel, the two legends below need the room of a wider gap.
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 7.6, 3.4),
+                             gridspec_kw={"wspace": 0.45 if mse_runs else 0.75})
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
         axes = [axes[0], None, axes[1]]
     # The loss panel colours by role (which network's loss), one line per seed; the accuracy
@@ -663,6 +666,11 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
     start = np.mean([run["curves"]["target_acc"][0] for run in adda_runs.values()])
     axes[2].axhline(start, color="k", lw=0.8, label="source only, these images (mean)")
+    axes[2].axhline(np.mean([report["acc"] for report in source_only.values()]), color="k", lw=0.8,
+                    ls="--", label="source only, whole test set (mean)")
+    for k, run in enumerate(adda_runs.values()):
+        axes[2].plot(run["curves"]["monitor_iteration"][-1], run["acc"], "*", color=f"C{k}", ms=9,
+                     mec="k", mew=0.5, label="ADDA's final accuracy, whole test set" if k == 0 else None)
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
         from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
@@ -673,7 +681,7 @@ def plot_adaptation_curves(adda_runs, mse_runs, out, name="p3_adaptation_curves"
         axes[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[2].set_ylabel("MNIST test accuracy")
-    axes[2].set_title("MNIST accuracy, monitoring only")
+    axes[2].set_title("MNIST accuracy (curves: monitoring only)")
     axes[2].set_ylim(0, 1)
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
@@ -795,7 +803,7 @@ def main(argv=None):
     encoder, _ = load_source(sources[first], args, device)
     source_variance = feature_statistics(features(encoder, mnist["test"][0][:2000], device),
                                          features(encoder, svhn["test"][0][:2000], device))
-    plot_adaptation_curves(adda_runs, mse_runs, out)
+    plot_adaptation_curves(adda_runs, mse_runs, source_only, out)
     plot_feature_statistics(adda_runs, mse_runs, source_variance["source_total_variance"], out)
     plot_confusion(adda_runs[first]["report"]["confusion"], f"ADDA (seed {first}) on MNIST: "
                    f"{adda_runs[first]['acc']:.1%}", out, "p3_confusion_adda")
