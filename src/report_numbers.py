@@ -502,13 +502,12 @@ def monitored_gain(run):
     """ADDA's gain on the monitored images against its gain on the whole test set, and, for the
     real MNIST, why the two can differ: MNIST's documentation (LeCun et al.) says the first 5,000 of
     its test images are the cleaner and easier half."""
-    def points(before, after):  # from the printed (rounded) percentages, so the text adds up
-        return signed(float(pct(after)) - float(pct(before)))
     start, end = monitored_start_end(run)
+    # From the printed (rounded) percentages, so that the text adds up.
     there = float(pct(end)) - float(pct(start))
     whole = float(pct(run["adda"]["mean"])) - float(pct(run["source_only_mnist_acc"]))
-    text = (f"a {'gain' if there >= 0 else 'change'} of {points(start, end)} points there against "
-            f"{points(run['source_only_mnist_acc'], run['adda']['mean'])} on the whole test set")
+    text = (f"a {'gain' if there >= 0 else 'change'} of {signed(there)} points there against "
+            f"{signed(whole)} on the whole test set")
     easier_there = start > run["source_only_mnist_acc"] and there < whole
     if (easier_there and run["data_source"]["mnist"] == "real"
             and run["arguments"]["monitor_images"] <= 5000):
@@ -527,10 +526,16 @@ def optional_run(results_dir, name, needs_mse=True):
     if "seeds" not in run or "per_seed" not in run.get("source_only", {}):
         raise UserError(f"{path}: made by an older version of problem3_adda.py (no whole-pipeline "
                         f"seeds); make it again, or delete it")
-    if needs_mse and run.get("mse") is None:
+    if needs_mse:
+        require_mse(run, path)
+    return run, path
+
+
+def require_mse(run, path):
+    """3c reports the MSE variant: a results file made with --no-mse is refused by name."""
+    if run.get("mse") is None:
         raise UserError(f"{path}: made with --no-mse, but the report compares its MSE variant (3c); "
                         f"make it again without --no-mse")
-    return run, path
 
 
 def real_mnist_paragraph(results_dir, name, target):
@@ -864,9 +869,7 @@ def main(argv=None):
     parser.add_argument("--candidate", default="XX", help="candidate number for the front page")
     args = parser.parse_args(argv)
     p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
-    if p3.get("mse") is None:
-        raise UserError(f"{args.results / 'problem3.json'}: made with --no-mse, but 3c reports the MSE "
-                        f"variant; run src/problem3_adda.py without --no-mse")
+    require_mse(p3, args.results / "problem3.json")
     quick = any(p["quick"] for p in (p1, p2, p3))
     macros = {"Candidate": tex_escape(args.candidate)}
     # Each results file's macros; a field an older script did not write is a one-line error.
