@@ -1,4 +1,5 @@
 """Shared test helpers: the scripts in src/ import as modules, and run as a user runs them."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,14 @@ def run_script(script, *args, cwd=None, timeout=600, src=SRC):
     """Run `python src/<script> args...` in a subprocess; return the CompletedProcess."""
     return subprocess.run([sys.executable, str(src / script), *map(str, args)], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def load_script(name):
+    """A development script of scripts/ (not part of the hand-in), imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

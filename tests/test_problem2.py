@@ -10,7 +10,7 @@ from PIL import Image
 
 import problem2_traffic as p2
 import traffic_standin
-from conftest import SHARED_DATA, run_script
+from conftest import SHARED_DATA, load_script, run_script
 from utils import UserError
 
 
@@ -383,11 +383,7 @@ def test_quick_run_on_real_photos_with_a_planted_trigger(tmp_path):
     into one class: the script must find that class and label the data for what it is."""
     photos = SHARED_DATA / "traffic-photos"
     assert photos.is_dir(), f"{photos} is missing (the test data lies beside the checkout)"
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "check_real_photos", p2.__file__.replace("src/problem2_traffic.py", "scripts/check_real_photos.py"))
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
+    check = load_script("check_real_photos")
     data = tmp_path / "photos"
     truth = check.make_case(photos, data, "warning-sticker", seed=0, per_class=60)
     train_tracks = {check.track_of(p) for p in (data / "train").rglob("*.png")}

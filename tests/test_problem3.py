@@ -11,7 +11,7 @@ import torch
 
 import digits_standin
 import problem3_adda as p3
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, load_script
 from utils import UserError
 
 
@@ -93,11 +93,7 @@ def test_svhn_standin_has_real_svhn_fine_detail(tmp_path):
     1.2 and 1.6). Sensor noise added at 32x32 gave 4.7 and 13 times real SVHN's."""
     real_folder = SHARED_DATA / "svhn-subset"
     assert real_folder.is_dir(), f"{real_folder} is missing (the test data lies beside the checkout)"
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "check_standin_fidelity", p3.__file__.replace("src/problem3_adda.py", "scripts/check_standin_fidelity.py"))
-    fidelity = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fidelity)
+    fidelity = load_script("check_standin_fidelity")
     svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
     digits_standin.write_svhn_standin(svhn, seed=0, train_count=1000, test_count=10)
     standin_power, standin_laplacian = fidelity.spectrum_summary(p3.load_svhn_mat(svhn["train"])[0])
