@@ -405,6 +405,12 @@ def feature_statistics(target_features, source_features):
 # ==================================================================================================
 # 3c and 3d: the adaptation loop both share (batches, optimiser, monitoring), then each one's step
 # ==================================================================================================
+def spread_subset(total, count):
+    """Indices of `count` images spread evenly over all `total`: MNIST's test set is ordered (its
+    first half is the cleaner one, by its documentation), so its first images are no fair sample."""
+    return torch.linspace(0, total - 1, min(count, total)).round().long()
+
+
 def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     """From the source encoder, train a target encoder M_t (initialised from M_s) for a fixed number
     of iterations with `make_step(target_encoder, optimiser) -> step(M_s(x_s), x_t) -> dict of
@@ -421,7 +427,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     step = make_step(target_encoder, optimiser)
     source_features = features(source_encoder, svhn["train"][0], device)
     generator = torch.Generator().manual_seed(seed)
-    monitor_subset = slice(0, min(args.monitor_images, len(mnist["test"][1])))
+    monitor_subset = spread_subset(len(mnist["test"][1]), args.monitor_images)
     source_reference = features(source_encoder, svhn["test"][0][:2000], device)
     curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
 
@@ -447,7 +453,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
             monitor(iteration)
     final = per_class_report(target_encoder, classifier, mnist["test"], device)
-    statistics = feature_statistics(features(target_encoder, mnist["test"][0][:2000], device),
+    statistics = feature_statistics(features(target_encoder, mnist["test"][0][monitor_subset], device),
                                     source_reference)
     return {"acc": final["acc"], "report": final, "curves": curves, "feature_statistics": statistics,
             "target_encoder": target_encoder.state_dict()}
@@ -801,7 +807,8 @@ def main(argv=None):
 
     first = seeds[0]
     encoder, _ = load_source(sources[first], args, device)
-    source_variance = feature_statistics(features(encoder, mnist["test"][0][:2000], device),
+    monitored = spread_subset(len(mnist["test"][1]), args.monitor_images)  # adapt()'s images
+    source_variance = feature_statistics(features(encoder, mnist["test"][0][monitored], device),
                                          features(encoder, svhn["test"][0][:2000], device))
     plot_adaptation_curves(adda_runs, mse_runs, source_only, out)
     plot_feature_statistics(adda_runs, mse_runs, source_variance["source_total_variance"], out)
@@ -841,6 +848,7 @@ def main(argv=None):
         "adda": {**adda, "gain_per_seed": gains, "per_class_seed0": adda_runs[first]["report"]["per_class"],
                  "feature_statistics": {s: r["feature_statistics"] for s, r in adda_runs.items()},
                  "discriminator_loss_final": [settled_discriminator_loss(adda_runs[s]) for s in seeds],
+                 "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
                  "monitor": {s: {"iteration": r["curves"]["monitor_iteration"],
                                  "target_acc": r["curves"]["target_acc"]} for s, r in adda_runs.items()},
                  "settings": {**settings, "lr_discriminator": args.discriminator_lr}},

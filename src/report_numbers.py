@@ -483,11 +483,19 @@ def monitor_note(run):
     """How the monitored subset compares with the whole test set, in this run's numbers: the curves
     are read on fewer images, and their levels and gain differ from the reported accuracies."""
     start, end = monitored_start_end(run)
-    return (f"on the first {run['arguments']['monitor_images']:,} MNIST test images; there the source "
+    return (f"on {monitored_images(run)}; there the source "
             f"models score {pct(start)}\\,\\% on average at iteration 0 (the whole test set: "
             f"{pct(run['source_only_mnist_acc'])}\\,\\%) and ADDA ends at {pct(end)}\\,\\% (whole test "
             f"set: {pct(run['adda']['mean'])}\\,\\%): {monitored_gain(run)}; so the curves show the course "
             f"of training, and the tables the accuracies")
+
+
+def monitored_images(run):
+    """Which MNIST test images the curves read (problem3_adda.spread_subset). Results made before
+    the subset was spread have no monitor_subset: main() names the file as made by an older version."""
+    count = min(run["arguments"]["monitor_images"], run["n_images"]["mnist_test"])
+    where = {"spread": "spread evenly over the test set"}[run["adda"]["monitor_subset"]]
+    return f"{count:,} MNIST test images {where}"
 
 
 def monitored_start_end(run):
@@ -499,21 +507,13 @@ def monitored_start_end(run):
 
 
 def monitored_gain(run):
-    """ADDA's gain on the monitored images against its gain on the whole test set, and, for the
-    real MNIST, why the two can differ: MNIST's documentation (LeCun et al.) says the first 5,000 of
-    its test images are the cleaner and easier half."""
+    """ADDA's gain on the monitored images against its gain on the whole test set."""
     start, end = monitored_start_end(run)
     # From the printed (rounded) percentages, so that the text adds up.
     there = float(pct(end)) - float(pct(start))
     whole = float(pct(run["adda"]["mean"])) - float(pct(run["source_only_mnist_acc"]))
-    text = (f"a {'gain' if there >= 0 else 'change'} of {signed(there)} points there against "
+    return (f"a {'gain' if there >= 0 else 'change'} of {signed(there)} points there against "
             f"{signed(whole)} on the whole test set")
-    easier_there = start > run["source_only_mnist_acc"] and there < whole
-    if (easier_there and run["data_source"]["mnist"] == "real"
-            and run["arguments"]["monitor_images"] <= 5000):
-        text += (" (these images come from the first half of MNIST's test set, which MNIST's "
-                 "documentation calls the cleaner and easier half)")
-    return text
 
 
 def optional_run(results_dir, name, needs_mse=True):
@@ -619,7 +619,7 @@ def long_run_macros(results_dir):
                      for seed, m in zip(seeds, monitors)}
     collapsed = [seed for seed, readings in last_quarters.items() if min(readings) < 0.2]
     everything = [a for readings in last_quarters.values() for a in readings]
-    monitored = f"the first {run['arguments']['monitor_images']:,} MNIST test images"
+    monitored = monitored_images(run)
     if collapsed:
         who = ("it collapses" if one else f"seed {collapsed[0]} collapses" if len(collapsed) == 1 else
                f"seeds {', '.join(collapsed[:-1])} and {collapsed[-1]} collapse")

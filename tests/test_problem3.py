@@ -181,6 +181,14 @@ def test_to_input_is_per_image_grey_standardised_and_float_only_per_batch():
     assert torch.equal(p3.to_input(flat), torch.zeros(1, 3, 32, 32))
 
 
+def test_monitoring_reads_images_spread_over_the_whole_mnist_test_set():
+    """MNIST's test set is ordered (its first half the cleaner): the curves read both halves alike."""
+    indices = p3.spread_subset(10000, 2000)
+    assert len(indices) == len(set(indices.tolist())) == 2000
+    assert indices[0] == 0 and indices[-1] == 9999 and int((indices >= 5000).sum()) == 1000
+    assert p3.spread_subset(3000, 5000).tolist() == list(range(3000))
+
+
 def test_discriminator_is_500_500_and_an_output():
     layers = list(p3.make_discriminator(252))
     linear = [(layer.in_features, layer.out_features) for layer in layers
