@@ -265,11 +265,31 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     # another run's sentence points at no figure of the main run and may leave out the why
     other = report_numbers.per_digit_change(run, figure=None, explain=False)
     assert "fig:" not in other and other.endswith("digit 8 loses (50\\,\\% $\\to$ 30\\,\\%).")
-    run["adda"]["per_class_seed0"][8] = 0.5
+    run["adda"]["per_class_seed0"][2] = 0.4  # a second loser: the count, and the worst named
+    assert ("while 2 lose more than a point, most of all digit 8 (50\\,\\% $\\to$ 30\\,\\%)"
+            in report_numbers.per_digit_change(run))
+    run["adda"]["per_class_seed0"][2] = run["adda"]["per_class_seed0"][8] = 0.5
     assert report_numbers.per_digit_change(run).endswith("no digit loses more than a point.")
     run["adda"]["per_class_seed0"] = [0.45] * 10  # worse everywhere: no 'largest gain'
     text = report_numbers.per_digit_change(run)
     assert "no digit class gains more than a point" in text and "largest gain" not in text
+
+
+def test_the_full_size_stand_in_is_compared_with_the_default_size_and_real_svhn():
+    def sized(run, images):
+        run["n_images"]["svhn_train"] = images
+        return run
+    full = sized(problem3_run([0.655, 0.67, 0.653], [0.666, 0.734, 0.685], [0.11] * 3), 73257)
+    smaller = sized(problem3_run([0.623, 0.634, 0.664], [0.643, 0.718, 0.658], [0.11] * 3), 20000)
+    real = sized(problem3_run([0.67, 0.672, 0.642], [0.741, 0.757, 0.72], [0.11] * 3), 4000)
+    text = report_numbers.size_comparison(full, smaller, real)
+    assert "source-only moves from 64.0 to 65.9\\,\\% and ADDA's mean gain from +3.3 to +3.6 points" in text
+    assert "changes the gain by no more than a point" in text
+    assert "fewer still (4,000), gain +7.8 (above): the size of the source set is not what keeps" in text
+    full["adda"]["mean"] += 0.05  # five points more from the larger set
+    text = report_numbers.size_comparison(full, smaller, real)
+    assert "the larger source set raises the gain" in text and "not what keeps" not in text
+    assert "fewer still" not in report_numbers.size_comparison(full, smaller, None)
 
 
 def long_run_text(tmp_path, run):
