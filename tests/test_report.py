@@ -292,6 +292,18 @@ def test_the_full_size_stand_in_is_compared_with_the_default_size_and_real_svhn(
     assert "fewer still" not in report_numbers.size_comparison(full, smaller, None)
 
 
+def test_the_monitored_peak_sentence_follows_the_curves():
+    run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.11] * 3)
+    run["adda"]["monitor"] = {"0": {"iteration": [0, 800, 1500], "target_acc": [0.66, 0.794, 0.743]},
+                              "1": {"iteration": [0, 1100, 1500], "target_acc": [0.66, 0.781, 0.751]}}
+    text = report_numbers.monitored_peak(run)
+    assert "peaks at iterations 800--1100 (78.1--79.4\\,\\%) and ends 3.0--5.1 points below its peak" in text
+    assert "at iteration 1500: the final iterate is reported" in text
+    for curve in run["adda"]["monitor"].values():
+        curve["target_acc"][-1] = max(curve["target_acc"]) - 0.005  # half a point below the peak
+    assert report_numbers.monitored_peak(run) == "the monitored accuracy ends within a point of its peak in every seed."
+
+
 def long_run_text(tmp_path, run):
     """The long-run paragraph the report builds from `run` as problem3_long.json."""
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
