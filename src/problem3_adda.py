@@ -432,16 +432,18 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
 
     def monitor(iteration):
+        """One reading of the curves; returns the feature statistics it computed."""
         target_features = features(target_encoder, mnist["test"][0][monitor_subset], device)
         with torch.no_grad():
             predictions = classifier(target_features.to(device)).argmax(1).cpu()
+        statistics = feature_statistics(target_features, source_reference)
         curves["monitor_iteration"].append(iteration)
         curves["target_acc"].append((predictions == mnist["test"][1][monitor_subset]).float().mean().item())
-        curves["target_total_variance"].append(
-            feature_statistics(target_features, source_reference)["target_total_variance"])
+        curves["target_total_variance"].append(statistics["target_total_variance"])
         target_encoder.train()
+        return statistics
 
-    monitor(0)
+    statistics = monitor(0)
     for iteration in progress(range(1, args.adapt_iterations + 1), desc=f"{name} seed {seed}"):
         source_batch = torch.randint(len(svhn["train"][1]), (args.batch_size,), generator=generator)
         target_batch = torch.randint(len(mnist["train"][1]), (args.batch_size,), generator=generator)
@@ -451,10 +453,8 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
         for key, value in losses.items():
             curves.setdefault(key, []).append(value)
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
-            monitor(iteration)
+            statistics = monitor(iteration)  # the last reading is the final iterate's
     final = per_class_report(target_encoder, classifier, mnist["test"], device)
-    statistics = feature_statistics(features(target_encoder, mnist["test"][0][monitor_subset], device),
-                                    source_reference)
     return {"acc": final["acc"], "report": final, "curves": curves, "feature_statistics": statistics,
             "target_encoder": target_encoder.state_dict()}
 
