@@ -41,23 +41,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--real", type=Path, required=True, help="folder with real SVHN .mat files")
     parser.add_argument("--standin", type=Path, default=None,
-                        help="folder with a stand-in's .mat files (default: write one, seed 0)")
+                        help="folder with a stand-in's .mat files (default: write one as problem3_adda.py does)")
     parser.add_argument("--train", action="store_true", help="also train on the stand-in, test on the real crops")
     args = parser.parse_args()
+    settings = problem3_adda.parse_arguments([])  # the script's defaults: stand-in sizes, seed, schedule
     real_splits = [problem3_adda.load_svhn_mat(args.real / name) for name in SVHN_FILES.values()]
     real = (torch.cat([s[0] for s in real_splits]), torch.cat([s[1] for s in real_splits]))
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.standin or Path(scratch)
         if args.standin is None:
-            write_svhn_standin({split: folder / name for split, name in SVHN_FILES.items()}, 0, 20000, 5000)
+            write_svhn_standin({split: folder / name for split, name in SVHN_FILES.items()}, settings.seed,
+                               *settings.standin_svhn)
         standin = {split: problem3_adda.load_svhn_mat(folder / name) for split, name in SVHN_FILES.items()}
     print("log10 radial power at radius " + " ".join(f"{r:5d}" for r in RADII) + "   mean |Laplacian|")
     for name, images in (("real SVHN", real[0]), ("stand-in", standin["train"][0])):
         radial, laplacian = spectrum_summary(images)
         print(f"{name:29s}" + " ".join(f"{v:5.2f}" for v in radial) + f"   {laplacian:.3f}")
     if args.train:
-        settings = problem3_adda.parse_arguments([])
-        source = problem3_adda.train_source(standin, 0, settings, "cpu")
+        source = problem3_adda.train_source(standin, settings.seed, settings, "cpu")
         encoder, classifier = problem3_adda.load_source(source, settings, "cpu")
         transfer = problem3_adda.per_class_report(encoder, classifier, real, "cpu")
         print(f"wide LeNet trained on the stand-in ({settings.source_steps} steps): stand-in test "
