@@ -548,27 +548,27 @@ def require_mse(run, path):
 
 
 def real_mnist_paragraph(results_dir, name, target):
-    """The paragraph of an optional run whose target is the real MNIST, or how to make it."""
+    """The paragraph of an optional run whose target is the real MNIST, or how to make it; and the
+    run (None when it was not made)."""
     run, path = optional_run(results_dir, name)
     if run is None:
         return (f"That run was not made for this report; \\texttt{{make {target} "
-                f"MNIST\\_DIR=}}\\textit{{folder}} makes it.")
+                f"MNIST\\_DIR=}}\\textit{{folder}} makes it."), None
     if run["data_source"]["mnist"] != "real":
         raise UserError(f"{path}: its MNIST is a {run['data_source']['mnist']}, not the real data set")
-    return run_paragraph(run, "In that run") + " " + per_digit_change(run, figure=None, explain=False)
+    return run_paragraph(run, "In that run") + " " + per_digit_change(run, figure=None, explain=False), run
 
 
 def real_mnist_macros(results_dir):
     """The optional run with the real MNIST as the target (`make problem3-real-mnist`), if made."""
-    return {"PThreeRealMNIST": real_mnist_paragraph(results_dir, "problem3_real_mnist", "problem3-real-mnist")}
+    return {"PThreeRealMNIST": real_mnist_paragraph(results_dir, "problem3_real_mnist", "problem3-real-mnist")[0]}
 
 
 def fullsize_macros(results_dir):
     """The SVHN stand-in at the full SVHN's size with the real MNIST (`make problem3-fullsize`), if
     made: does a source set as large as SVHN's change what the same settings give?"""
-    paragraph = real_mnist_paragraph(results_dir, "problem3_fullsize_standin", "problem3-fullsize")
-    full, smaller, real = (optional_run(results_dir, name)[0] for name in
-                           ("problem3_fullsize_standin", "problem3_real_mnist", "problem3_real_svhn"))
+    paragraph, full = real_mnist_paragraph(results_dir, "problem3_fullsize_standin", "problem3-fullsize")
+    smaller, real = (optional_run(results_dir, name)[0] for name in ("problem3_real_mnist", "problem3_real_svhn"))
     if full is not None and smaller is not None:
         paragraph += " " + size_comparison(full, smaller, real)
     return {"PThreeFullSize": paragraph}
@@ -635,14 +635,14 @@ def monitored_peak(run):
     """Where each seed's monitored accuracy peaked against where it ended: what a stopping rule
     that read MNIST labels would have picked, and what the fixed schedule reports instead."""
     peaks = [max(zip(m["target_acc"], m["iteration"])) for m in run["adda"]["monitor"].values()]
-    drops = [100 * (peak - m["target_acc"][-1]) for (peak, _), m in zip(peaks, run["adda"]["monitor"].values())]
-    if max(drops) < 1:
+    drops = [peak - m["target_acc"][-1] for (peak, _), m in zip(peaks, run["adda"]["monitor"].values())]
+    if max(drops) < 0.01:
         return "the monitored accuracy ends within a point of its peak in every seed."
     at = sorted(iteration for _, iteration in peaks)
     where = f"iteration {at[0]}" if at[0] == at[-1] else f"iterations {at[0]}--{at[-1]}"
-    lower = f"{min(drops):.1f}" if f"{min(drops):.1f}" == f"{max(drops):.1f}" else f"{min(drops):.1f}--{max(drops):.1f}"
     return (f"the monitored accuracy peaks at {where} ({accuracy_range([peak for peak, _ in peaks])}\\,\\%) "
-            f"and ends {lower} points below its peak at iteration {run['adda']['settings']['iterations']}: "
+            f"and ends {accuracy_range(drops)} points below its peak at iteration "
+            f"{run['adda']['settings']['iterations']}: "
             f"the final iterate is "
             f"reported, since finding the peak would need the MNIST labels that ADDA must not use.")
 
