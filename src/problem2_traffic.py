@@ -938,7 +938,7 @@ def start_run(args):
     config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
     config["data_dir"] = str(args.data_dir.resolve())
     config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
-    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh)
+    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh, code=[__file__])
     checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
     device = choose_device(args.device)
     mean, std = channel_statistics(data["train"][0])
@@ -1135,6 +1135,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "explained_train_files": [str(run.data["train_paths"][i]) for i in failing["explain_index"]],
         "history": {"before": first["history"], "after": fixed["history"]},
         "timings": run.checkpoints.timings, "resumed_stages": run.checkpoints.resumed,
+        "resumed_from_other_code": run.checkpoints.resumed_from_other_code,
         "device": str(run.device), "image_size": run.args.image_size,
     }
     path = write_results(run.args, "problem2", results, run.data_source, run.started_at,

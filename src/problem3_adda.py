@@ -794,7 +794,7 @@ def main(argv=None):
               if k not in ("out", "fresh", "device", "runs_dir", "given_paths", "write_svhn_standin")}
     config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
                   data_fingerprint=data_fingerprint(*data_files))
-    checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh)
+    checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh, code=[__file__])
     print(f"Problem 3: SVHN ({data_source['svhn']}) {len(svhn['train'][1])} train / "
           f"{len(svhn['test'][1])} test; MNIST ({data_source['mnist']}) {len(mnist['train'][1])} "
           f"train / {len(mnist['test'][1])} test; seeds {seeds} (device {device})")
@@ -859,7 +859,8 @@ def main(argv=None):
         "source_feature_statistics": source_variance,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),
                      "mnist_train": len(mnist["train"][1]), "mnist_test": len(mnist["test"][1])},
-        "timings": checkpoints.timings, "resumed_stages": checkpoints.resumed, "device": str(device),
+        "timings": checkpoints.timings, "resumed_stages": checkpoints.resumed,
+        "resumed_from_other_code": checkpoints.resumed_from_other_code, "device": str(device),
     }
     path = write_results(args, "problem3", results, data_source, started_at, checkpoints.resumed_seconds)
     print(f"wrote {path} and {out / 'figures'}/p3_*.pdf")

@@ -247,9 +247,11 @@ def progress(iterable=None, **kwargs):
 
 class Checkpoints:
     """Stage results under RUNS/<problem>/<config-hash>/, so a rerun of the same configuration
-    resumes where it stopped and a different configuration never reuses stale results."""
+    resumes where it stopped and a different configuration never reuses stale results. A stage
+    computed by other source code (the script files in `code`, and this one) is still resumed, so a
+    change to a figure does not retrain, but it is named: a warning, and `resumed_from_other_code`."""
 
-    def __init__(self, runs_dir, problem, config, fresh=False):
+    def __init__(self, runs_dir, problem, config, fresh=False, code=()):
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
         self.directory = Path(runs_dir) / problem / digest.hexdigest()[:12]
         if fresh and self.directory.exists():
@@ -261,6 +263,10 @@ class Checkpoints:
         self.resumed_seconds = 0.0
         self._timing_file = self.directory / "timings.json"
         self._stored = json.loads(self._timing_file.read_text()) if self._timing_file.exists() else {}
+        self.code_digest = source_digest([*code, __file__])
+        self.resumed_from_other_code = []
+        self._code_file = self.directory / "code.json"
+        self._stage_code = json.loads(self._code_file.read_text()) if self._code_file.exists() else {}
 
     def path(self, name):
         return self.directory / name
@@ -282,17 +288,31 @@ class Checkpoints:
         """The time stage `name` took, kept beside its checkpoint for the runs that resume it."""
         self.timings[name] = self._stored[name] = round(seconds, 2)
         write_json_atomic(self._timing_file, self._stored)
+        self._stage_code[name] = self.code_digest
+        write_json_atomic(self._code_file, self._stage_code)
 
     def note_resumed(self, name):
         self.resumed.append(name)
         if name in self._stored:  # the time it took when it was computed
             self.timings[name] = self._stored[name]
             self.resumed_seconds += self._stored[name]
+        if self._stage_code.get(name) != self.code_digest:
+            self.resumed_from_other_code.append(name)
+            print(f"warning: [{name}] was computed by another version of the scripts than this one; "
+                  f"--fresh recomputes it")
 
 
 def file_digest(path):
     """The first 16 hex digits of a file's SHA-256: how stand-in markers recognise their own files."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def source_digest(paths):
+    """The first 16 hex digits of a SHA-256 over the source files' contents."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def data_fingerprint(*paths):

@@ -137,6 +137,7 @@ def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
     assert {"train_before", "train_after", "occlusion_before", "localise"} <= set(results["resumed_stages"])
+    assert results["resumed_from_other_code"] == []  # the same scripts: no stage is named
     first = json.loads((root / "out" / "results" / "problem2.json").read_text())
     assert results["before"] == first["before"] and results["trigger_box"] == first["trigger_box"]
 

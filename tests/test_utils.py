@@ -124,6 +124,19 @@ def test_checkpoints_resume_and_are_keyed_on_the_config(tmp_path):
     assert fresh.stage("train", compute) == {"value": 3}
 
 
+def test_a_stage_resumed_from_other_code_is_named(tmp_path, capsys):
+    script = tmp_path / "script.py"
+    script.write_text("a = 1\n")
+    first = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    first.stage("train", lambda: 1)
+    same = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert same.stage("train", lambda: 2) == 1 and same.resumed_from_other_code == []
+    script.write_text("a = 2\n")  # the script changed: the stage still resumes, but is named
+    changed = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert changed.stage("train", lambda: 3) == 1 and changed.resumed_from_other_code == ["train"]
+    assert "[train] was computed by another version of the scripts" in capsys.readouterr().out
+
+
 def test_data_fingerprint_changes_when_the_data_does(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a.png").write_bytes(b"12345")
