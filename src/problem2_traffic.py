@@ -410,13 +410,12 @@ def occlusion_maps(model, inputs, targets, size, stride):
 
 def class_changes(occlusion, targets, region_mask=None):
     """Images whose most probable class changes at some position of the square; with a region,
-    only positions where the square overlaps it count (a change 'at the trigger')."""
+    only positions where the square's centre lies in it count (a change 'at the trigger': merely
+    touching the region would count a large square anywhere near it)."""
     changed = occlusion["most_probable"] != targets.view(-1, 1, 1)
     if region_mask is not None:
-        size, positions = occlusion["size_px"], occlusion["positions"]
-        overlaps = torch.tensor([[bool(region_mask[top:top + size, left:left + size].any())
-                                  for left in positions] for top in positions])
-        changed = changed & overlaps
+        centres = [position + occlusion["size_px"] // 2 for position in occlusion["positions"]]
+        changed = changed & torch.from_numpy(region_mask[np.ix_(centres, centres)])
     return int(changed.flatten(1).any(1).sum())
 
 
@@ -427,12 +426,16 @@ def occlusion_summary(occlusion, targets, region_mask):
             "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
 
 
-def evidence_square_side(localised, image_side):
-    """The side of a square that can hide the whole localised evidence (its box plus the margin on
-    both sides), at most half the image so that it still has places to go."""
+def evidence_extent(localised, image_side):
+    """The side of a square that can hide the whole localised evidence: its box plus the margin on
+    both sides."""
     x0, y0, x1, y1 = np.array(localised["core_box"]) * image_side
-    side = math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"]
-    return int(min(side, image_side // 2))
+    return int(math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"])
+
+
+def evidence_square_side(localised, image_side):
+    """The evidence-sized square, at most half the image so that it still has places to go."""
+    return min(evidence_extent(localised, image_side), image_side // 2)
 
 
 # ==================================================================================================
@@ -770,7 +773,7 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
         else:  # the last block's unused places
             for ax in panels:
                 ax.axis("off")
-    return fig, axes, grid[:n_rows, -1]
+    return fig, axes, grid[:, -1]  # bars[r + b * n_rows]: row r of block b
 
 
 def colour_bar(fig, shown, cax, label=None):
@@ -782,11 +785,12 @@ def colour_bar(fig, shown, cax, label=None):
 
 
 def plot_saliency(images, saliency, out, name, title):
+    """Each image above its map, the map on its own as in Simonyan et al. Fig. 2 (drawn over the
+    image, the map and a bright trigger are hard to tell apart)."""
     fig, axes, bars = image_grid(2, len(images), per_row=5)
     for k, (image, heat) in enumerate(zip(images, relative_saliency(saliency))):
         show(axes[0, k], image)
-        axes[1, k].imshow(image.permute(1, 2, 0).numpy())
-        shown = axes[1, k].imshow(heat, cmap="hot", alpha=0.7, vmin=0, vmax=1)
+        shown = axes[1, k].imshow(heat, cmap="hot", vmin=0, vmax=1)
         bare(axes[1, k])
     for row, label in enumerate(["image", "saliency"]):
         row_label(axes[row], label)
@@ -807,53 +811,69 @@ def draw_occlusion_map(ax, values, positions, size, side, **style):
     return shown
 
 
-def plot_occlusion(images, occlusions, classes, target_index, out, name, title):
-    """Zeiler & Fergus Fig. 7 (d) p(true class) and (e) most probable class, per position of the
-    square's centre, one pair of rows per square size."""
-    from matplotlib.colors import ListedColormap
+LOSS_FLOOR = 1e-5  # 1 - p(true class) below this is drawn in the lowest colour
+
+
+def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, name, title):
+    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) what
+    the true class loses, 1 - p(true class), on a log scale that every occlusion figure shares (a
+    loss of 0.001 and one of 0.5 both show, and the figures compare), and (e) the most probable
+    class. Two blocks of five images, so the panels print large enough to read a single cell; the
+    dashed box on each map is the region localised in 2f."""
+    from matplotlib import patheffects
+    from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.patches import Patch
     colours = plt.get_cmap("tab10").colors[:len(classes)]
-    side = images.shape[-1]
-    fig, axes, bars = image_grid(1 + 2 * len(occlusions), len(images))
+    side, size = images.shape[-1], occlusion["size_px"]
+    fig, axes, bars = image_grid(3, len(images), row_height=0.95, per_row=5)
+    loss_scale = LogNorm(LOSS_FLOOR, 1)
     for k, image in enumerate(images):
         show(axes[0, k], image)
+        loss = (1 - occlusion["p_true"][k]).clamp(min=LOSS_FLOOR)
+        loss_shown = draw_occlusion_map(axes[1, k], loss, occlusion["positions"], size, side,
+                                        cmap="magma", norm=loss_scale)
+        draw_occlusion_map(axes[2, k], occlusion["most_probable"][k], occlusion["positions"], size,
+                           side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
+        ring_class_changes(axes[2, k], occlusion, k, target_index)
+        for ax in axes[1:, k]:
+            outline_region(ax, region_mask)
     row_label(axes[0], "image")
-    for r, occlusion in enumerate(occlusions):
-        p_row, class_row = axes[1 + 2 * r], axes[2 + 2 * r]
-        low = math.floor(float(occlusion["p_true"].min()) * 100) / 100
-        low = min(low, 0.99)
-        for k in range(len(images)):
-            p_shown = draw_occlusion_map(p_row[k], occlusion["p_true"][k], occlusion["positions"],
-                                         occlusion["size_px"], side, cmap="viridis", vmin=low, vmax=1)
-            draw_occlusion_map(class_row[k], occlusion["most_probable"][k], occlusion["positions"],
-                               occlusion["size_px"], side, cmap=ListedColormap(colours),
-                               vmin=-0.5, vmax=len(classes) - 0.5)
-            ring_class_changes(class_row[k], occlusion, k, target_index)
-        size = occlusion["size_px"]
-        row_label(p_row, f"{size}x{size}:\np({short_name(classes[target_index])})")
-        row_label(class_row, f"{size}x{size}:\nmost probable")
-        colour_bar(fig, p_shown, bars[1 + 2 * r], "probability")
-    ring = plt.Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="none",
-                      markeredgecolor="black", label="class changes here")
-    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + [ring],
-               loc="lower center", ncol=len(classes) + 1, fontsize=report_points(fig, 8),
-               bbox_to_anchor=(0.45, -0.05))
+    row_label(axes[1], f"1 \u2212 p({short_name(classes[target_index])})")
+    row_label(axes[2], "most\nprobable")
+    for bar in bars[1::3]:  # the loss row of each block
+        colour_bar(fig, loss_shown, bar, "1 \u2212 p (log scale)")
+        bar.yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
+    ring = plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
+                      markeredgecolor="black", label="class changes")
+    region = plt.Line2D([], [], ls="--", color="white", label="region of 2f",
+                        path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
+    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + [ring, region],
+               loc="upper center", ncol=4, fontsize=report_points(fig, 8), bbox_to_anchor=(0.45, 0.1))
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
 
 
+def outline_region(ax, region_mask):
+    """The region's bounding box, dashed white on black, visible on any colour."""
+    from matplotlib import patheffects
+    x0, y0, x1, y1 = np.array(bounding_box(region_mask)) * region_mask.shape[0] - 0.5
+    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.9, color="white",
+                               path_effects=[patheffects.withStroke(linewidth=1.8, foreground="black")]))
+
+
 def ring_class_changes(ax, occlusion, k, target_index):
-    """A ring around each patch of positions where the most probable class is not the true one,
-    so that a change at one or two positions (a cell a pixel wide at report size) is seen."""
+    """A square frame a little outside each patch of positions where the most probable class is
+    not the true one: a change at one or two positions is seen, and its colour is not covered."""
     changed = np.asarray(occlusion["most_probable"][k]) != target_index
     patches, n_patches = ndimage.label(changed)
-    if n_patches == 0:
-        return
     centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
-    steps = np.arange(len(centres))
-    for row, col in ndimage.center_of_mass(changed, patches, range(1, n_patches + 1)):
-        ax.scatter(np.interp(col, steps, centres), np.interp(row, steps, centres), s=45,
-                   facecolors="none", edgecolors="black", linewidths=0.9)
+    half_cell = (centres[1] - centres[0]) / 2
+    for rows, cols in ndimage.find_objects(patches):
+        x0, x1 = centres[cols.start] - half_cell, centres[cols.stop - 1] + half_cell
+        y0, y1 = centres[rows.start] - half_cell, centres[rows.stop - 1] + half_cell
+        pad = 2.5
+        ax.add_patch(plt.Rectangle((x0 - pad, y0 - pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad,
+                                   fill=False, color="black", lw=1.0))
 
 
 def plot_localisation(localised, example, out):
@@ -984,14 +1004,24 @@ def answer_2d(run, model, failing, name, title):
     return saliency
 
 
-def answer_2e(run, model, failing, sizes, name, title):
-    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger."""
+def answer_2e(run, model, failing, sizes, region_mask, name, title):
+    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger: one figure
+    each (p2_occlusion_NAME.pdf, p2_occlusion_NAME_evidence.pdf)."""
     occlusions = run.checkpoints.stage(f"occlusion_{name}", lambda: [
         occlusion_maps(model, failing["explain_inputs"], failing["explain_targets"], size,
                        run.args.occlusion_stride) for size in sizes])
-    plot_occlusion(failing["explain_images"], occlusions, run.classes, failing["index"], run.out,
-                   f"p2_occlusion_{name}", title)
+    for occlusion, suffix in zip(occlusions, ["", "_evidence"]):
+        size = occlusion["size_px"]
+        plot_occlusion(failing["explain_images"], occlusion, run.classes, failing["index"], region_mask,
+                       run.out, f"p2_occlusion_{name}{suffix}", f"{title}: {size}x{size} square")
     return occlusions
+
+
+def answer_2f_localise(run, first, failing):
+    """2f, first half: where the failing class's evidence differs from the other classes'."""
+    localised = run.checkpoints.stage("localise", lambda: localise_trigger(run, first["model"], failing))
+    plot_localisation(localised, failing["explain_images"][0], run.out)
+    return localised
 
 
 def occlusion_sizes(run, localised):
@@ -1005,14 +1035,37 @@ def report_occlusion(occlusions, failing, localised, when):
     for s in summaries:
         print(f"occlusion {when}, {s['size_px']}x{s['size_px']} square: the most probable class changes "
               f"in {s['images_with_class_change']} of {len(failing['explain_targets'])} images "
-              f"({s['images_with_class_change_at_region']} where the square covers the localised "
+              f"({s['images_with_class_change_at_region']} with the square's centre in the localised "
               f"region); lowest p(true class) {s['min_p_true']:.2f} on average")
-    first = summaries[0]
-    if first["images_with_class_change"] == 0 and len(summaries) > 1:
-        print(f"  the {first['size_px']}x{first['size_px']} square changes no prediction: the evidence "
-              f"region is larger than the square, so the {summaries[1]['size_px']}x"
-              f"{summaries[1]['size_px']} square sized from it is shown too")
     return summaries
+
+
+def occlusion_verdict(summaries, evidence_px, image_side):
+    """Whether the exam's square changes any of the first model's predictions and, when it changes
+    none, why, judged from the evidence's size and what the larger square did."""
+    exam, largest = summaries[0], summaries[-1]
+    square = f"{exam['size_px']}x{exam['size_px']} square"
+    whole = (", which can hide it whole," if evidence_px <= largest["size_px"] else
+             " (half the image, the largest tried)")
+    if exam["images_with_class_change"] > 0:
+        return {"exam_square_changes_nothing": False, "reason": None, "evidence_px": evidence_px}
+    if evidence_px <= exam["size_px"]:
+        kind, reason = "evidence_fits", (f"the evidence ({evidence_px} px across) fits under the {square}, "
+                                         f"yet hiding it changes no prediction")
+    elif largest["images_with_class_change"] > 0:
+        kind, reason = "evidence_larger", (
+            f"the evidence ({evidence_px} px across) is larger than the {square}: hiding part of it "
+            f"leaves enough for the model; the {largest['size_px']} px square{whole} changes the class "
+            f"in {largest['images_with_class_change']} images")
+    elif evidence_px > image_side // 2:
+        kind, reason = "evidence_spread", (
+            f"the evidence spans {evidence_px} of the image's {image_side} px (along the image, like a "
+            f"frame): no square that leaves most of the image visible can hide all of it")
+    else:
+        kind, reason = "no_change", (f"neither the {square} nor the {largest['size_px']} px square{whole} "
+                                     f"changes a prediction")
+    print(f"  the {square} changes no prediction of the first model: {reason}")
+    return {"exam_square_changes_nothing": True, "case": kind, "reason": reason, "evidence_px": evidence_px}
 
 
 def answer_2f_2g(run, first, failing, localised):
@@ -1069,11 +1122,13 @@ def answer_2f_2g(run, first, failing, localised):
             "attack_success_rate": asr, "fixed_dir": fixed_dir}
 
 
-def answer_2h(run, fixed, failing, sizes):
+def answer_2h(run, fixed, failing, sizes, localised, before):
     saliency = answer_2d(run, fixed["model"], failing, "p2_saliency_after",
                          "class saliency maps, the same images, model after the fix")
-    occlusions = answer_2e(run, fixed["model"], failing, sizes, "after",
+    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after",
                            "occlusion, the same images, model after the fix")
+    plot_before_after(failing["explain_images"], before, {"saliency": saliency, "occlusion": occlusions},
+                      short_name(failing["name"]), run.out)
     return {"saliency": saliency, "occlusion": occlusions}
 
 
@@ -1099,6 +1154,8 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
     mask, targets = localised["mask"], failing["explain_targets"]
     occlusion = {"before": report_occlusion(before["occlusion"], failing, localised, "before the fix"),
                  "after": report_occlusion(after["occlusion"], failing, localised, "after the fix")}
+    verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, run.args.image_size),
+                                run.args.image_size)
     clean_p = {when: float(e["occlusion"][0]["clean_probabilities"][range(len(targets)), targets].mean())
                for when, e in (("before", before), ("after", after))}
     explanation = {
@@ -1110,6 +1167,10 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
                                      for w, e in (("before", before), ("after", after))},
         "occlusion_share_in_region": {w: float(np.mean(share_inside(e["occlusion"][0]["attribution"], mask)))
                                       for w, e in (("before", before), ("after", after))},
+        # images whose own saliency map puts more than twice the region's area share into it
+        "saliency_images_concentrated": {w: int(sum(v >= 2 * float(mask.mean())
+                                                     for v in share_inside(e["saliency"], mask)))
+                                         for w, e in (("before", before), ("after", after))},
         "occlusion_flipped_images": {w: occlusion[w][0]["images_with_class_change"] for w in occlusion},
         "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
         "mean_p_correct_clean": clean_p,
@@ -1127,7 +1188,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
             "candidates")}
         | {"region_area_share": float(localised["mask"].mean())},
         "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
-        "occlusion": occlusion, "explanation": explanation,
+        "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
         "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")},
         "fixed_data_dir": str(fixed["fixed_dir"]),
         "fix": "localised region, grown by a margin, filled with the mean colour in every training "
@@ -1156,20 +1217,17 @@ def main(argv=None):
     if args.write_standin is not None:
         return write_standin_only(args)
     run = start_run(args)
-    first = answer_2b(run)                                     # train the ResNet-18
-    failing = answer_2c(run, first)                            # test results, the failing class
+    first = answer_2b(run)                                        # train the ResNet-18
+    failing = answer_2c(run, first)                               # test results, the failing class
     saliency = answer_2d(run, first["model"], failing, "p2_saliency_before",
                          f"class saliency maps, '{failing['name']}' training images, model before the fix")
-    # 2f's localisation comes first: its evidence sizes 2e's second square.
-    localised = run.checkpoints.stage("localise", lambda: localise_trigger(run, first["model"], failing))
-    plot_localisation(localised, failing["explain_images"][0], run.out)
+    localised = answer_2f_localise(run, first, failing)           # before 2e: it sizes 2e's second square
     sizes = occlusion_sizes(run, localised)
-    occlusion = answer_2e(run, first["model"], failing, sizes, "before",
-                          f"occlusion (grey squares, stride {args.occlusion_stride} px), model before the fix")
-    fixed = answer_2f_2g(run, first, failing, localised)       # modified data, retrained model
-    after = answer_2h(run, fixed, failing, sizes)              # the same explanations, new model
+    occlusion = answer_2e(run, first["model"], failing, sizes, localised["mask"], "before",
+                          f"occlusion (grey square, stride {args.occlusion_stride} px), model before the fix")
     before = {"saliency": saliency, "occlusion": occlusion}
-    plot_before_after(failing["explain_images"], before, after, short_name(failing["name"]), run.out)
+    fixed = answer_2f_2g(run, first, failing, localised)          # modified data, retrained model
+    after = answer_2h(run, fixed, failing, sizes, localised, before)  # the same explanations, new model
     write_problem2_results(run, first, failing, localised, before, fixed, after)
 
 

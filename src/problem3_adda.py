@@ -97,19 +97,26 @@ def parse_arguments(argv=None):
 # ==================================================================================================
 # Data: loaders for the real formats, with one-line errors naming the file
 # ==================================================================================================
+def read_mat(path, variables):
+    """scipy.io.loadmat, with one-line errors; a MATLAB v7.3 file (HDF5) is refused with how to
+    save it in the format scipy reads."""
+    try:
+        return scipy.io.loadmat(path)
+    except NotImplementedError:  # scipy's answer to MATLAB v7.3, which is HDF5
+        names = ", ".join(f"'{name}'" for name in variables)
+        raise UserError(f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read; save it as "
+                        f"v7 (MATLAB/Octave: load it, then save('{path.name}', {names}, '-v7'))") from None
+    except Exception as error:
+        raise UserError(f"{path}: not a readable .mat file ({type(error).__name__}: {error})") from None
+
+
 def load_svhn_mat(path):
     """SVHN cropped digits: X uint8 (32, 32, 3, N), y (N, 1) in 1..10 where 10 is the digit 0.
     Returns uint8 images (N, 3, 32, 32) and labels 0..9; floats are made per batch (`to_input`)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: missing (expected SVHN's {path.name})")
-    try:
-        contents = scipy.io.loadmat(path)
-    except NotImplementedError:  # scipy's answer to MATLAB v7.3, which is HDF5
-        raise UserError(f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read; save it as "
-                        f"v7 (MATLAB/Octave: load it, then save('{path.name}', 'X', 'y', '-v7'))") from None
-    except Exception as error:
-        raise UserError(f"{path}: not a readable .mat file ({type(error).__name__}: {error})") from None
+    contents = read_mat(path, ["X", "y"])
     if "X" not in contents or "y" not in contents:
         raise UserError(f"{path}: has no variable X and y (found "
                         f"{sorted(k for k in contents if not k.startswith('__'))})")
@@ -186,10 +193,13 @@ def load_mnist(directory):
     splits, files = {}, []
     if (folder / "mnist.npz").is_file() or (folder / "mnist.mat").is_file():
         path = folder / ("mnist.npz" if (folder / "mnist.npz").is_file() else "mnist.mat")
-        try:
-            contents = np.load(path) if path.suffix == ".npz" else scipy.io.loadmat(path)
-        except Exception as error:
-            raise UserError(f"{path}: cannot be read ({type(error).__name__})") from None
+        if path.suffix == ".mat":
+            contents = read_mat(path, ["x_train", "y_train", "x_test", "y_test"])
+        else:
+            try:
+                contents = np.load(path)
+            except Exception as error:
+                raise UserError(f"{path}: cannot be read ({type(error).__name__}: {error})") from None
         for split in ("train", "test"):
             if f"x_{split}" not in contents or f"y_{split}" not in contents:
                 raise UserError(f"{path}: needs x_train, y_train, x_test and y_test")
@@ -515,10 +525,17 @@ def mean_std(values):
             "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
-def settled_discriminator_loss(run):
-    """Mean discriminator loss over the last tenth of a run: log 2 = 0.693 at ADDA's equilibrium."""
-    losses = run["curves"]["discriminator_loss"]
+def settled_loss(run, name="discriminator_loss"):
+    """Mean of a loss over the last tenth of a run (the discriminator's: log 2 = 0.693 at ADDA's
+    equilibrium)."""
+    losses = run["curves"][name]
     return float(np.mean(losses[-max(1, len(losses) // 10):]))
+
+
+def mse_floor(run, feature_dim):
+    """The lowest expected MSE against a random source feature: tr(Sigma_s) / dimension, reached
+    when every target feature sits at the source mean (3c)."""
+    return run["feature_statistics"]["source_total_variance"] / feature_dim
 
 
 # ==================================================================================================
@@ -557,7 +574,9 @@ def answer_3c(sources, svhn, mnist, args, checkpoints, device):
     for seed, source in sources.items():
         runs[seed] = checkpoints.stage(f"mse_seed{seed}", lambda: adapt(
             "MSE", seed, source, svhn, mnist, args, device, mse_step))
-        print(f"[3c] seed {seed}: MSE variant, MNIST test accuracy {runs[seed]['acc']:.3f}")
+        print(f"[3c] seed {seed}: MSE variant, MNIST test accuracy {runs[seed]['acc']:.3f} (MSE at the "
+              f"end {settled_loss(runs[seed], 'mse_loss'):.2f}; its floor tr(Sigma_s)/d "
+              f"{mse_floor(runs[seed], args.fc_widths[-1]):.2f})")
     return runs
 
 
@@ -567,7 +586,7 @@ def answer_3d(sources, svhn, mnist, args, checkpoints, device):
         runs[seed] = checkpoints.stage(f"adda_seed{seed}", lambda: adapt(
             "ADDA", seed, source, svhn, mnist, args, device, adda_step(args, device)))
         print(f"[3d] seed {seed}: ADDA, MNIST test accuracy {runs[seed]['acc']:.3f} (discriminator "
-              f"loss at the end {settled_discriminator_loss(runs[seed]):.3f}; log 2 = 0.693)")
+              f"loss at the end {settled_loss(runs[seed]):.3f}; log 2 = 0.693)")
     return runs
 
 
@@ -847,13 +866,15 @@ def main(argv=None):
         "source_only": {**source_acc, "per_class_seed0": source_only[first]["per_class"]},
         "adda": {**adda, "gain_per_seed": gains, "per_class_seed0": adda_runs[first]["report"]["per_class"],
                  "feature_statistics": {s: r["feature_statistics"] for s, r in adda_runs.items()},
-                 "discriminator_loss_final": [settled_discriminator_loss(adda_runs[s]) for s in seeds],
+                 "discriminator_loss_final": [settled_loss(adda_runs[s]) for s in seeds],
                  "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
                  "monitor": {s: {"iteration": r["curves"]["monitor_iteration"],
                                  "target_acc": r["curves"]["target_acc"]} for s, r in adda_runs.items()},
                  "settings": {**settings, "lr_discriminator": args.discriminator_lr}},
         "mse": None if mse is None else {
             **mse, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
+            "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in seeds],
+            "loss_floor": [mse_floor(mse_runs[s], encoder.feature_dim) for s in seeds],
             "settings": {**settings, "lr": args.adapt_lr}},
         "tsne_same_digit_neighbour": tsne_class_separation(embeddings),
         "source_feature_statistics": source_variance,

@@ -98,9 +98,9 @@ def where_in_image(box, band_px):
     return f"in the {place} part of the image" if place != "centre" else "near the centre of the image"
 
 
-def occlusion_sentence(entries, n_images, when, explain_sizes=True):
-    """What each occluder size did, in the run's numbers; says so when the exam's square changes
-    nothing, and why, and what the evidence-sized square then shows."""
+def occlusion_sentence(entries, n_images, when, verdict=None):
+    """What each occluder size did, in the run's numbers; with the first model's `verdict`, says so
+    when the exam's square changes nothing, and why."""
     parts = []
     for k, entry in enumerate(entries):
         size = f"${entry['size_px']}\\times{entry['size_px']}$ square"
@@ -111,18 +111,30 @@ def occlusion_sentence(entries, n_images, when, explain_sizes=True):
                          f"(lowest $p$(true class) {entry['min_p_true']:.2f} on average)")
         else:
             parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
-                         f"images ({at_region} of these at positions where the square overlaps the "
-                         f"localised region; lowest "
+                         f"images ({at_region} of these with the square's centre in the localised "
+                         f"region; lowest "
                          f"$p$(true class) {entry['min_p_true']:.2f} on average)")
     text = f"{when}, " + "; ".join(parts) + "."
-    if not explain_sizes:
+    if verdict is None:
         return text
-    if entries[0]["images_with_class_change"] == 0 and len(entries) > 1:
-        text += (f" The exam's square is smaller than the evidence region, so hiding any part of that "
-                 f"region leaves enough of it for the model; the ${entries[1]['size_px']}\\times"
-                 f"{entries[1]['size_px']}$ square can hide it whole.")
-    elif len(entries) == 1:
+    if len(entries) == 1:
         text += " The evidence region is no larger than the exam's square, so no second size is needed."
+    if not verdict["exam_square_changes_nothing"]:
+        return text
+    largest, extent = entries[-1]["size_px"], verdict["evidence_px"]
+    square = f"${largest}\\times{largest}$ square"
+    text += {
+        "evidence_fits": " The evidence fits under the exam's square, yet hiding it changes no prediction.",
+        "evidence_larger": (f" The exam's square is smaller than the evidence ({extent}\\,px across with "
+                            f"its margin), so hiding any part of it leaves enough for the model; the "
+                            f"{square} " + ("can hide it whole." if extent <= largest else
+                                            "covers as much of it as the analysis allows.")),
+        "evidence_spread": (f" The evidence spans {extent} of the image's pixels across (it runs along the "
+                            f"image, as a frame would): no square that leaves most of the image visible can "
+                            f"hide all of it, so occlusion cannot expose it."),
+        "no_change": (f" Neither square changes a prediction, though the {square} can hide the evidence "
+                      f"whole: the model's decision does not rest on one place a square can hide."),
+    }[verdict["case"]]
     return text
 
 
@@ -175,9 +187,9 @@ def problem2_sentences(p2):
         f"in this run they rejected {len(rejected)} threshold{'s' if len(rejected) > 1 else ''} "
         f"before the one used")
     sentences["PTwoOcclusionBefore"] = occlusion_sentence(p2["occlusion"]["before"], n_explain,
-                                                          "For the first model")
+                                                          "For the first model", p2["occlusion_verdict"])
     sentences["PTwoOcclusionAfter"] = occlusion_sentence(p2["occlusion"]["after"], n_explain,
-                                                         "For the retrained model", explain_sizes=False)
+                                                         "For the retrained model")
     asr_text = (f"The attack success rate (the share of the other classes' validation images called "
                 f"\\emph{{{failing}}} once the localised region of a training image of that class is "
                 f"pasted in) is {pct(asr['before'])}\\,\\% for the first model and {pct(asr['after'])}\\,\\% "
@@ -213,9 +225,8 @@ def problem2_sentences(p2):
         f"{pct(share['occlusion_share_in_region']['after'])}\\,\\% (the region covers "
         f"{pct(share['region_area_share'])}\\,\\% of the image, the share a uniform map would give). "
         + (f"So the retrained model's {p2['occlusion']['before'][0]['size_px']}\\,px occlusion effect no "
-           f"longer sits at the old trigger's place more than a uniform map's would; where a larger "
-           f"square still changes the class, it hides a large part of the image, sign included, and a "
-           f"model that reads the sign loses confidence wherever much of the sign is hidden."
+           f"longer concentrates at the old trigger's place (at most twice a uniform map's share there)."
+           + larger_square_after(p2["occlusion"]["after"], n_explain)
            if share["occlusion_share_in_region"]["after"] <= 2 * share["region_area_share"] else
            "\\textbf{The retrained model's occlusion drops still concentrate at the old trigger's "
            "place} (more than twice a uniform map's share).")
@@ -226,9 +237,11 @@ def problem2_sentences(p2):
         f"In this run the {n_explain} maps put {pct(saliency_before)}\\,\\% of their saliency mass "
         f"into the region that 2f localises, which covers {pct(share['region_area_share'])}\\,\\% of "
         f"the image ({saliency_before / share['region_area_share']:.1f} times its share by area): "
-        + ("the maps concentrate there, in the same place in image after image, whatever sign, "
-           "background or lighting the image has, so the model's score depends on that place rather "
-           "than on the sign." if concentrated else
+        + (f"the maps concentrate there ({share['saliency_images_concentrated']['before']} of the "
+           f"{n_explain} maps each put more than twice the region's share into it, whatever sign, "
+           f"background or lighting the image has), so the class score is most sensitive to that place. "
+           f"The other {pct(1 - saliency_before)}\\,\\% of the mass is spread over the sign and the "
+           f"background." if concentrated else
            "the maps do not concentrate there clearly; the saliency alone does not single out a place."))
     sentences["PTwoFoundWhere"] = f"2d--2f find it from the model itself; in this run it lies {where}."
     truth = p2.get("truth")
@@ -241,6 +254,44 @@ def problem2_sentences(p2):
         f"\\emph{{{tex_escape(truth['poisoned_class'])}}} and on none of the test images, visible in "
         f"\\fig{{fig:p2examples}}." if truth else "")
     return sentences
+
+
+def evidence_figures(entries):
+    """The evidence-sized square's occlusion figures (before and after the fix) and references to
+    them, when the run used a second square; empty otherwise."""
+    if len(entries) < 2:
+        return {"PTwoEvidenceFigureRef": "", "PTwoEvidenceFigureRefAfter": "",
+                "PTwoEvidenceFigureBefore": "", "PTwoEvidenceFigureAfter": ""}
+    size = entries[-1]["size_px"]
+    square = f"${size}\\times{size}$ square"
+
+    def figure(when, label, caption):
+        return (f"\\begin{{figure}}[tbp]\\centering\\includegraphics[width=0.92\\textwidth]"
+                f"{{p2_occlusion_{when}_evidence.pdf}}\\caption{{{caption}}}\\label{{{label}}}\\end{{figure}}")
+    return {"PTwoEvidenceFigureRef": f", and \\fig{{fig:p2occlusionevidence}} for the {square}",
+            "PTwoEvidenceFigureRefAfter": f" (and \\fig{{fig:p2occlusionevidenceafter}})",
+            "PTwoEvidenceFigureBefore": figure(
+                "before", "fig:p2occlusionevidence",
+                f"Occlusion with the {square} sized from the evidence (2f's box plus its margin), first "
+                f"model; the same maps and scale as \\fig{{fig:p2occlusion}}."),
+            "PTwoEvidenceFigureAfter": figure(
+                "after", "fig:p2occlusionevidenceafter",
+                f"Occlusion with the {square}, retrained model; the same maps and scale as "
+                f"\\fig{{fig:p2occlusion}}.")}
+
+
+def larger_square_after(entries, n_images):
+    """Where the evidence-sized square still changes the retrained model's class, if it does."""
+    if len(entries) < 2 or entries[-1]["images_with_class_change"] == 0:
+        return ""
+    largest = entries[-1]
+    changed, at_region = largest["images_with_class_change"], largest["images_with_class_change_at_region"]
+    square = f"${largest['size_px']}\\times{largest['size_px']}$ square"
+    if at_region == 0:
+        return (f" Where the {square} still changes the class ({changed} of {n_images} images), its "
+                f"centre lies outside the old trigger's region.")
+    return (f" The {square} still changes the class in {changed} of {n_images} images, in {at_region} of "
+            f"them with its centre in the old trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
 
 
 def saliency_after_clause(share):
@@ -262,6 +313,8 @@ def problem2_macros(p2):
     macros = {"PTwoSource": p2["data_source"], "PTwoFailingClass": failing,
               "PTwoSourceWords": {"exam": "the exam's data", "stand-in": "a generated stand-in data set"}.get(
                   p2["data_source"], tex_escape(p2["data_source"])),
+              **evidence_figures(p2["occlusion"]["before"]),
+              "PTwoOccluderShare": pct((p2["occlusion"]["before"][0]["size_px"] / p2["image_size"]) ** 2),
               "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
               "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
               "PTwoEpochs": str(p2["arguments"]["epochs"]),
@@ -411,6 +464,26 @@ def mse_outcome(run):
     return f"{pct(mse)}\\,\\% on average, {relation} source-only's {pct(source)}\\,\\%"
 
 
+def mse_floor_sentence(p3):
+    """Where the MSE variant's loss ends against its floor tr(Sigma_s)/d (3c), per seed."""
+    final, floor = p3["mse"]["loss_final"], p3["mse"]["loss_floor"]
+    ratios = [f / b for f, b in zip(final, floor)]
+    near = all(abs(r - 1) <= 0.1 for r in ratios)
+    return (f"In this run that floor is {value_range(floor, 1)} and the MSE over the last tenth of its "
+            f"iterations is {value_range(final, 1)} (seeds {', '.join(map(str, p3['seeds']))}): "
+            + ("the curve in \\fig{fig:p3curves} ends within 10\\,\\% of the floor."
+               if near else
+               f"up to {max(ratios):.2f} times the floor, so the curve in \\fig{{fig:p3curves}} has not "
+               f"reached it in every seed." if all(r >= 1 for r in ratios) else
+               "below the floor in some seed (a batch estimate can dip under it)."))
+
+
+def value_range(values, digits):
+    low, high = min(values), max(values)
+    return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else \
+        f"{low:.{digits}f}--{high:.{digits}f}"
+
+
 def problem3_sentences(p3):
     """Sentences that state an outcome of Problem 3, from the results (never typed in report.tex)."""
     first = str(p3["seeds"][0])
@@ -457,6 +530,7 @@ def problem3_sentences(p3):
     return {"PThreeStandinHardness": hardness, "PThreePerDigit": per_digit_change(p3),
             "PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
             "PThreeCollapse": collapse, "PThreeDiscSettled": settled, "PThreeTSNE": tsne,
+            "PThreeMSEFloor": mse_floor_sentence(p3),
             "PThreePaperCoincidence": coincidence, "PThreeMonitorNote": monitor_note(p3)}
 
 

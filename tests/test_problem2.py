@@ -397,3 +397,70 @@ def test_quick_run_on_real_photos_with_a_planted_trigger(tmp_path):
     assert results["data_source"] == "real photos with a planted trigger"
     assert results["failing_class"] == truth["poisoned_class"] == "warning signs"
     assert results["trigger_iou"] is not None and results["attack_success_rate"]["before"] > 0.5
+
+
+def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch, tmp_path):
+    """2f/2g's second round: when the retrained model still follows the pasted region (attack
+    success above the bar), the region grows by the margin and the model is retrained once, no more;
+    the numbers reported are the last round's."""
+    side, margin = 16, 2
+    mask = np.zeros((side, side), bool)
+    mask[4:8, 4:8] = True
+    trained_masks = []
+
+    def fake_train(name, data, run):
+        trained_masks.append(data["mask"].copy())
+        return f"model-{name}", {"epoch": [1]}
+
+    def fake_asr(model, data, index, region, run, source_images):
+        return {"first": 0.9, "model-after": 0.6, "model-after2": 0.4}[model]  # always above 0.1
+
+    report = {"test": {"per_class": {"speed limits": 1.0}, "acc": 1.0}, "val": {"acc": 1.0},
+              "train": {"acc": 1.0}}
+    written = []
+    monkeypatch.setattr(p2, "write_trigger_free_data",
+                        lambda data_dir, fixed_dir, region, fill, config: written.append(region.copy()) or [])
+    monkeypatch.setattr(p2, "load_data", lambda *args: {"mask": written[-1]})
+    monkeypatch.setattr(p2, "train_classifier", fake_train)
+    monkeypatch.setattr(p2, "attack_success_rate", fake_asr)
+    monkeypatch.setattr(p2, "evaluate", lambda *args: report)
+    for plot in ("plot_curves", "plot_confusions", "plot_test_predictions", "plot_accuracy_before_after"):
+        monkeypatch.setattr(p2, plot, lambda *args, **kwargs: None)
+    images = torch.zeros(4, 3, side, side, dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 1, 2])
+    run = SimpleNamespace(args=SimpleNamespace(data_dir=tmp_path, image_size=side, seed=0, asr_bar=0.1),
+                          mean=torch.tensor([0.5, 0.5, 0.5]), std=torch.ones(3), data={"train": (images, labels),
+                                                                    "test": (images, labels)},
+                          fixed_dir=tmp_path / "fixed", checkpoints=SimpleNamespace(directory=tmp_path / "c"),
+                          out=tmp_path, classes=p2.CLASSES)
+    failing = {"index": 1, "name": "speed limits"}
+    first = {"model": "first", "history": {}, "report": report}
+    fixed = p2.answer_2f_2g(run, first, failing, {"mask": mask, "margin_px": margin})
+    assert [r["round"] for r in fixed["rounds"]] == [1, 2]  # bounded: no third round at 0.4
+    assert trained_masks[0].sum() == 16 and trained_masks[1].sum() == (4 + 2 * margin) ** 2
+    assert fixed["attack_success_rate"]["after"] == 0.4 and fixed["model"] == "model-after2"
+    assert fixed["rounds"][1]["fixed_data_dir"].endswith("fixed-enlarged")
+
+
+def test_the_occlusion_verdict_says_why_the_exam_square_changed_nothing():
+    def entry(size, changed):
+        return {"size_px": size, "images_with_class_change": changed}
+    assert not p2.occlusion_verdict([entry(10, 2), entry(19, 10)], 19, 64)["exam_square_changes_nothing"]
+    assert p2.occlusion_verdict([entry(10, 0), entry(19, 10)], 19, 64)["case"] == "evidence_larger"
+    assert p2.occlusion_verdict([entry(10, 0), entry(32, 0)], 64, 64)["case"] == "evidence_spread"
+    assert p2.occlusion_verdict([entry(10, 0), entry(19, 0)], 19, 64)["case"] == "no_change"
+    assert p2.occlusion_verdict([entry(10, 0)], 8, 64)["case"] == "evidence_fits"
+    larger = p2.occlusion_verdict([entry(10, 0), entry(32, 3)], 40, 64)  # capped at half the image
+    assert "largest tried" in larger["reason"] and "hide it whole" not in larger["reason"]
+
+
+def test_a_class_change_counts_at_the_region_only_with_the_square_centred_in_it():
+    most_probable = torch.zeros(1, 3, 3, dtype=torch.long)
+    most_probable[0, 0, 2] = 1  # one change, with the square's top-left corner at (0, 8)
+    occlusion = {"most_probable": most_probable, "size_px": 4, "positions": [0, 4, 8]}
+    region = np.zeros((12, 12), bool)
+    region[0:4, 6:8] = True  # the square at (0, 8) covers none of it; its centre (2, 10) is outside
+    assert p2.class_changes(occlusion, torch.tensor([0])) == 1
+    assert p2.class_changes(occlusion, torch.tensor([0]), region) == 0
+    region[2, 10] = True
+    assert p2.class_changes(occlusion, torch.tensor([0]), region) == 1

@@ -150,14 +150,23 @@ def test_torchvision_mnist_raw_layout_is_found(tmp_path):
     assert splits["train"][0].shape == (2, 28, 28) and files[0].parent == raw
 
 
-def test_matlab_v73_svhn_is_refused_with_how_to_convert(tmp_path):
+def write_matlab_v73(path):
     """A v7.3 .mat is HDF5 behind MATLAB's 128-byte header with version 0x0200."""
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema"
-    (tmp_path / "train_32x32.mat").write_bytes(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM"
-                                               + b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
-    with pytest.raises(UserError, match=r"v7\.3 \(HDF5\).*-v7") as error:
+    path.write_bytes(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM" + b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+
+
+def test_matlab_v73_svhn_is_refused_with_how_to_convert(tmp_path):
+    write_matlab_v73(tmp_path / "train_32x32.mat")
+    with pytest.raises(UserError, match=r"v7\.3 \(HDF5\).*'X', 'y', '-v7'") as error:
         p3.load_svhn_mat(tmp_path / "train_32x32.mat")
     assert "train_32x32.mat" in str(error.value)
+
+
+def test_matlab_v73_mnist_is_refused_with_how_to_convert(tmp_path):
+    write_matlab_v73(tmp_path / "mnist.mat")
+    with pytest.raises(UserError, match=r"mnist\.mat: a MATLAB v7\.3 \(HDF5\).*'y_test', '-v7'"):
+        p3.load_mnist(tmp_path)
 
 
 def test_to_input_is_per_image_grey_standardised_and_float_only_per_batch():

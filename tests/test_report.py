@@ -423,6 +423,21 @@ def test_the_problem2_sentences_follow_altered_results():
     assert "no less concentrated than before" in text["PTwoAfterExplained"]  # before set to the area
     p2["explanation"]["saliency_share_in_region"]["after"] = p2["explanation"]["region_area_share"]
     assert "no more than a uniform map" in report_numbers.problem2_sentences(p2)["PTwoAfterExplained"]
+    # the first model's occlusion verdict: each case says why the exam's square changed nothing
+    entries = p2["occlusion"]["before"]
+    for case, expected in (("evidence_spread", "occlusion cannot expose it"),
+                           ("no_change", "does not rest on one place a square can hide"),
+                           ("evidence_fits", "fits under the exam's square")):
+        p2["occlusion_verdict"] = {"exam_square_changes_nothing": True, "case": case, "evidence_px": 40}
+        text = report_numbers.problem2_sentences(p2)["PTwoOcclusionBefore"]
+        assert expected in text and "can hide it whole" not in text
+    p2["occlusion"]["before"] = [entries[0], {**entries[-1], "images_with_class_change": 7}]
+    p2["occlusion_verdict"] = {"exam_square_changes_nothing": True, "case": "evidence_larger",
+                               "evidence_px": entries[-1]["size_px"]}
+    assert "can hide it whole" in report_numbers.problem2_sentences(p2)["PTwoOcclusionBefore"]
+    # a second round of the fix is reported as such
+    p2["fix_rounds"] = [{**p2["fix_rounds"][0], "attack_success_rate": 0.4}, {**p2["fix_rounds"][0], "round": 2}]
+    assert "retrained once more" in report_numbers.problem2_sentences(p2)["PTwoASR"]
     p2["truth"]["kind"] = "border"
     assert "a frame along the image border" in report_numbers.problem2_sentences(p2)["PTwoWhatDiffers"]
     del p2["truth"]
@@ -468,3 +483,13 @@ def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_
     (tmp_path / "problem3.json").write_text(json.dumps(main_run))
     with pytest.raises(report_numbers.UserError, match="problem3.json: made with --no-mse"):
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "results.tex")])
+
+
+def test_the_mse_floor_sentence_follows_the_numbers():
+    p3 = json.loads((ROOT / "doc" / "results" / "problem3.json").read_text())
+    p3["mse"].update(loss_floor=[10.0, 12.0, 11.0], loss_final=[10.2, 12.5, 11.1])
+    assert "ends within 10\\,\\% of the floor" in report_numbers.mse_floor_sentence(p3)
+    p3["mse"]["loss_final"] = [10.2, 18.0, 11.1]
+    assert "up to 1.50 times the floor" in report_numbers.mse_floor_sentence(p3)
+    p3["mse"]["loss_final"] = [8.0, 12.5, 11.1]
+    assert "below the floor in some seed" in report_numbers.mse_floor_sentence(p3)
