@@ -238,7 +238,8 @@ def test_the_mse_and_collapse_sentences_follow_the_numbers():
     assert "below source-only" in report_numbers.mse_outcome(run)
     assert "not below" in report_numbers.mse_outcome(problem3_run([0.3] * 3, [0.7] * 3, [0.5] * 3))
     run.update(seeds=[0], source_feature_statistics={"target_total_variance": 300.0},
-               mse={**run["mse"], "feature_statistics": {"0": {"target_total_variance": 0.02}}},
+               mse={**run["mse"], "feature_statistics": {"0": {"target_total_variance": 0.02}},
+                    "loss_final": [1.2], "loss_floor": [1.19]},
                adda={**run["adda"], "discriminator_loss_final": [0.69]},
                tsne_same_digit_neighbour={"before": 0.5, "after": 0.7})
     sentences = report_numbers.problem3_sentences(run)
