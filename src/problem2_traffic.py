@@ -91,8 +91,9 @@ def parse_arguments(argv=None):
 # Data: the exam's layout, listed by torchvision's ImageFolder, with clear errors
 # ==================================================================================================
 def is_hidden(name):
-    """What macOS, zip tools and Jupyter leave behind (.DS_Store, __MACOSX, .ipynb_checkpoints)."""
-    return name.startswith(".") or name == "__MACOSX"
+    """What macOS, Windows, zip tools and Jupyter leave behind (.DS_Store, Thumbs.db, desktop.ini,
+    __MACOSX, .ipynb_checkpoints)."""
+    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
 
 
 class SignFolder(torchvision.datasets.ImageFolder):
@@ -672,10 +673,11 @@ def plot_examples(data, source, out):
         index = torch.nonzero(labels == row).flatten()[:8]
         for col, i in enumerate(index):
             show(axes[row, col], images[i])
-        axes[row, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+        axes[row, 0].set_ylabel(name, fontsize=report_points(fig, 8.5), rotation=0, ha="right", va="center")
         for col in range(len(index), 8):
             axes[row, col].axis("off")
-    fig.suptitle(f"training images at the network's input size ({source} data)")
+    fig.suptitle(f"training images at the network's input size ({source} data)",
+                 fontsize=report_points(fig, 9.5))
     save_figure(fig, out, "p2_training_examples")
 
 
@@ -890,7 +892,7 @@ def plot_localisation(localised, example, out):
     for ax, (image, title) in zip(axes, panels):
         image = np.asarray(image, float)
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=report_points(fig, 7.5))
+        ax.set_title(title, fontsize=report_points(fig, 8.5))
     colour_bar(fig, shown, axes[4], "share of the\nmap's maximum")
     photo = axes[6]
     x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
@@ -898,7 +900,7 @@ def plot_localisation(localised, example, out):
     region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
     photo.imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
     photo.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
-    photo.set_title("neutralised region,\nevidence box (cyan)", fontsize=report_points(fig, 7.5))
+    photo.set_title("neutralised region,\nevidence box (cyan)", fontsize=report_points(fig, 8.5))
     for ax in [*axes[:4], photo]:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")

@@ -301,7 +301,8 @@ def tiny_dataset(root, extra=()):
 
 def test_hidden_files_and_folders_are_neither_classes_nor_images(tmp_path):
     root = tiny_dataset(tmp_path, extra=["train/.ipynb_checkpoints/x.png", "train/__MACOSX/a/y.png",
-                                         "train/a/.DS_Store", "train/a/.hidden/z.png"])
+                                         "train/a/.DS_Store", "train/a/.hidden/z.png", "train/b/Thumbs.db",
+                                         "test/a/desktop.ini"])
     classes, samples = p2.list_images(root / "train")
     assert classes == ["a", "b"] and len(samples) == 10
     data = p2.load_data(root, 16, seed=0)
