@@ -420,8 +420,19 @@ def class_changes(occlusion, targets, region_mask=None):
     return int(changed.flatten(1).any(1).sum())
 
 
-def occlusion_summary(occlusion, targets, region_mask):
+def classes_changed_to(occlusion, targets, classes):
+    """For each class other than the true one: in how many images it becomes the most probable at
+    some position of the square."""
+    counts = {}
+    for most_probable, target in zip(occlusion["most_probable"], targets):
+        for index in set(most_probable.flatten().tolist()) - {int(target)}:
+            counts[classes[index]] = counts.get(classes[index], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def occlusion_summary(occlusion, targets, region_mask, classes):
     return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
+            "changes_to": classes_changed_to(occlusion, targets, classes),
             "images_with_class_change": class_changes(occlusion, targets),
             "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
             "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
@@ -810,49 +821,62 @@ def draw_occlusion_map(ax, values, positions, size, side, **style):
     # Rasterised: drawn as vector cells, PDF viewers leave hairline seams between them.
     shown = ax.pcolormesh(edges, edges, np.asarray(values), shading="flat", rasterized=True, **style)
     bare(ax, side)
+    ax.set_aspect("equal")  # square like the image above it, so a spot sits under its place
     return shown
 
 
-LOSS_FLOOR = 1e-5  # 1 - p(true class) below this is drawn in the lowest colour
+LOSS_FLOOR = 1e-5  # drops below this are drawn in the lowest colour
+
+
+def draw_probability_drop(ax, occlusion, k, target_index, side):
+    """What hiding each place costs the true class: p0 - p, with p0 the unoccluded probability, on
+    the log scale every occlusion map shares (a drop of 0.001 shows as well as one of 0.5); where
+    hiding a place raises p, the lowest colour."""
+    from matplotlib.colors import LogNorm
+    clean = float(occlusion["clean_probabilities"][k, target_index])
+    drop = (clean - occlusion["p_true"][k]).clamp(min=LOSS_FLOOR)
+    return draw_occlusion_map(ax, drop, occlusion["positions"], occlusion["size_px"], side,
+                              cmap="magma", norm=LogNorm(LOSS_FLOOR, 1))
 
 
 def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, name, title):
-    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) what
-    the true class loses, 1 - p(true class), on a log scale that every occlusion figure shares (a
-    loss of 0.001 and one of 0.5 both show, and the figures compare), and (e) the most probable
-    class. Two blocks of five images, so the panels print large enough to read a single cell; the
-    dashed box on each map is the region localised in 2f."""
+    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) the
+    drop of p(true class) (draw_probability_drop) and (e) the most probable class. Two blocks of
+    five images, so the panels print large enough to read a single cell; the dashed box on each map
+    is the region neutralised in 2f."""
     from matplotlib import patheffects
-    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     colours = plt.get_cmap("tab10").colors[:len(classes)]
     side, size = images.shape[-1], occlusion["size_px"]
     fig, axes, bars = image_grid(3, len(images), row_height=0.95, per_row=5)
-    loss_scale = LogNorm(LOSS_FLOOR, 1)
     for k, image in enumerate(images):
         show(axes[0, k], image)
-        loss = (1 - occlusion["p_true"][k]).clamp(min=LOSS_FLOOR)
-        loss_shown = draw_occlusion_map(axes[1, k], loss, occlusion["positions"], size, side,
-                                        cmap="magma", norm=loss_scale)
+        loss_shown = draw_probability_drop(axes[1, k], occlusion, k, target_index, side)
         draw_occlusion_map(axes[2, k], occlusion["most_probable"][k], occlusion["positions"], size,
                            side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
         ring_class_changes(axes[2, k], occlusion, k, target_index)
         for ax in axes[1:, k]:
             outline_region(ax, region_mask)
     row_label(axes[0], "image")
-    row_label(axes[1], f"1 \u2212 p({short_name(classes[target_index])})")
+    row_label(axes[1], f"drop of\np({short_name(classes[target_index])})")
     row_label(axes[2], "most\nprobable")
     for bar in bars[1::3]:  # the loss row of each block
-        colour_bar(fig, loss_shown, bar, "1 \u2212 p (log scale)")
-        bar.yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
+        drop_colour_bar(fig, loss_shown, bar)
     ring = plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
                       markeredgecolor="black", label="class changes")
-    region = plt.Line2D([], [], ls="--", color="white", label="region of 2f",
+    region = plt.Line2D([], [], ls="--", color="white", label="neutralised region (2f)",
                         path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + [ring, region],
                loc="upper center", ncol=4, fontsize=report_points(fig, 8), bbox_to_anchor=(0.45, 0.1))
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
+
+
+def drop_colour_bar(fig, shown, cax):
+    colour_bar(fig, shown, cax, "drop of p\n(log scale)")
+    cax.yaxis.set_ticks([1e-4, 1e-2, 1], ["0.0001", "0.01", "1"])
+    cax.yaxis.set_minor_locator(plt.NullLocator())
 
 
 def outline_region(ax, region_mask):
@@ -906,12 +930,13 @@ def plot_localisation(localised, example, out):
     save_figure(fig, out, "p2_trigger_localisation")
 
 
-def plot_before_after(images, before, after, target_name, out):
-    """Saliency and the largest square's p(true class), before and after the fix, one colour scale."""
+def plot_before_after(images, before, after, target_index, target_name, region_mask, out):
+    """Saliency and the largest square's drop of p(true class), before and after the fix, each on
+    one colour scale (the drop on the scale of every occlusion figure)."""
     occ_before, occ_after = before["occlusion"][-1], after["occlusion"][-1]
     size = occ_before["size_px"]
-    rows = ["image", "saliency before", "saliency after", f"{size}x{size}: p({target_name}) before",
-            f"{size}x{size}: p({target_name}) after"]
+    rows = ["image", "saliency before", "saliency after", f"{size}x{size}: drop of p({target_name}) before",
+            f"{size}x{size}: drop of p({target_name}) after"]
     side = images.shape[-1]
     fig, axes, bars = image_grid(len(rows), len(images))
     sal_before, sal_after = relative_saliency(before["saliency"]), relative_saliency(after["saliency"])
@@ -920,14 +945,14 @@ def plot_before_after(images, before, after, target_name, out):
         sal = axes[1, k].imshow(sal_before[k], cmap="hot", vmin=0, vmax=1)
         axes[2, k].imshow(sal_after[k], cmap="hot", vmin=0, vmax=1)
         for row, occlusion in ((3, occ_before), (4, occ_after)):
-            occ = draw_occlusion_map(axes[row, k], occlusion["p_true"][k], occlusion["positions"],
-                                     size, side, cmap="viridis", vmin=0, vmax=1)
+            occ = draw_probability_drop(axes[row, k], occlusion, k, target_index, side)
+            outline_region(axes[row, k], region_mask)
         for ax in axes[1:3, k]:
             bare(ax, side)
     for row, label in enumerate(rows):
         row_label(axes[row], label.replace(": ", ":\n"))
     colour_bar(fig, sal, bars[1], "share of max")
-    colour_bar(fig, occ, bars[3], "probability")
+    drop_colour_bar(fig, occ, bars[3])
     fig.suptitle("the same training images, explained before and after the fix",
                  fontsize=report_points(fig, 10))
     save_figure(fig, out, "p2_before_after_explanations")
@@ -1032,14 +1057,20 @@ def occlusion_sizes(run, localised):
     return [run.args.occlusion_size] + ([evidence_side] if evidence_side > run.args.occlusion_size else [])
 
 
-def report_occlusion(occlusions, failing, localised, when):
-    summaries = [occlusion_summary(o, failing["explain_targets"], localised["mask"]) for o in occlusions]
+def report_occlusion(occlusions, failing, localised, classes, when):
+    summaries = [occlusion_summary(o, failing["explain_targets"], localised["mask"], classes)
+                 for o in occlusions]
     for s in summaries:
         print(f"occlusion {when}, {s['size_px']}x{s['size_px']} square: the most probable class changes "
               f"in {s['images_with_class_change']} of {len(failing['explain_targets'])} images "
               f"({s['images_with_class_change_at_region']} with the square's centre in the localised "
-              f"region); lowest p(true class) {s['min_p_true']:.2f} on average")
+              f"region{changed_to_words(s['changes_to'])}); lowest p(true class) {s['min_p_true']:.2f} "
+              f"on average")
     return summaries
+
+
+def changed_to_words(changes_to):
+    return "; to " + ", ".join(f"'{name}' in {n}" for name, n in changes_to.items()) if changes_to else ""
 
 
 def occlusion_verdict(summaries, evidence_px, image_side):
@@ -1127,10 +1158,10 @@ def answer_2f_2g(run, first, failing, localised):
 def answer_2h(run, fixed, failing, sizes, localised, before):
     saliency = answer_2d(run, fixed["model"], failing, "p2_saliency_after",
                          "class saliency maps, the same images, model after the fix")
-    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after",
-                           "occlusion, the same images, model after the fix")
+    title = f"occlusion, grey square, stride {run.args.occlusion_stride} px, model after the fix"
+    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after", title)
     plot_before_after(failing["explain_images"], before, {"saliency": saliency, "occlusion": occlusions},
-                      short_name(failing["name"]), run.out)
+                      failing["index"], short_name(failing["name"]), localised["mask"], run.out)
     return {"saliency": saliency, "occlusion": occlusions}
 
 
@@ -1154,8 +1185,9 @@ def summarise(report):
 
 def write_problem2_results(run, first, failing, localised, before, fixed, after):
     mask, targets = localised["mask"], failing["explain_targets"]
-    occlusion = {"before": report_occlusion(before["occlusion"], failing, localised, "before the fix"),
-                 "after": report_occlusion(after["occlusion"], failing, localised, "after the fix")}
+    occlusion = {when: report_occlusion(explained["occlusion"], failing, localised, run.classes,
+                                        f"{when} the fix")
+                 for when, explained in (("before", before), ("after", after))}
     verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, run.args.image_size),
                                 run.args.image_size)
     clean_p = {when: float(e["occlusion"][0]["clean_probabilities"][range(len(targets)), targets].mean())
@@ -1226,7 +1258,7 @@ def main(argv=None):
     localised = answer_2f_localise(run, first, failing)           # before 2e: it sizes 2e's second square
     sizes = occlusion_sizes(run, localised)
     occlusion = answer_2e(run, first["model"], failing, sizes, localised["mask"], "before",
-                          f"occlusion (grey square, stride {args.occlusion_stride} px), model before the fix")
+                          f"occlusion, grey square, stride {args.occlusion_stride} px, model before the fix")
     before = {"saliency": saliency, "occlusion": occlusion}
     fixed = answer_2f_2g(run, first, failing, localised)          # modified data, retrained model
     after = answer_2h(run, fixed, failing, sizes, localised, before)  # the same explanations, new model

@@ -106,14 +106,18 @@ def occlusion_sentence(entries, n_images, when, verdict=None):
         size = f"${entry['size_px']}\\times{entry['size_px']}$ square"
         changed, at_region = entry["images_with_class_change"], entry["images_with_class_change_at_region"]
         label = size if k == 0 else f"{size} sized from the evidence"
+        lowest = (f"the lowest $p$(true class) over its positions is {entry['min_p_true']:.2f} on average "
+                  f"over the images")
         if changed == 0:
             parts.append(f"the {label} changes the most probable class in none of the {n_images} images "
-                         f"(lowest $p$(true class) {entry['min_p_true']:.2f} on average)")
+                         f"({lowest})")
         else:
+            to = ", ".join(f"\\emph{{{name}}} in {n}" for name, n in entry["changes_to"].items())
+            if sum(entry["changes_to"].values()) > changed:
+                to += " (some images change to different classes at different positions)"
             parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
-                         f"images ({at_region} of these with the square's centre in the localised "
-                         f"region; lowest "
-                         f"$p$(true class) {entry['min_p_true']:.2f} on average)")
+                         f"images, to {to} ({at_region} of the {changed} with the square's centre in the "
+                         f"neutralised region; {lowest})")
     text = f"{when}, " + "; ".join(parts) + "."
     if verdict is None:
         return text
@@ -225,7 +229,9 @@ def problem2_sentences(p2):
         f"{pct(share['occlusion_share_in_region']['after'])}\\,\\% (the region covers "
         f"{pct(share['region_area_share'])}\\,\\% of the image, the share a uniform map would give). "
         + (f"So the retrained model's {p2['occlusion']['before'][0]['size_px']}\\,px occlusion effect no "
-           f"longer concentrates at the old trigger's place (at most twice a uniform map's share there)."
+           f"longer concentrates at the old trigger's place: its share there is "
+           f"{share['occlusion_share_in_region']['after'] / share['region_area_share']:.2f} times a "
+           f"uniform map's."
            + larger_square_after(p2["occlusion"]["after"], n_explain)
            if share["occlusion_share_in_region"]["after"] <= 2 * share["region_area_share"] else
            "\\textbf{The retrained model's occlusion drops still concentrate at the old trigger's "
@@ -276,8 +282,8 @@ def evidence_figures(entries):
                 f"model; the same maps and scale as \\fig{{fig:p2occlusion}}."),
             "PTwoEvidenceFigureAfter": figure(
                 "after", "fig:p2occlusionevidenceafter",
-                f"Occlusion with the {square}, retrained model; the same maps and scale as "
-                f"\\fig{{fig:p2occlusion}}.")}
+                f"Occlusion with the {square}, retrained model: the same images, maps and scale as "
+                f"\\fig{{fig:p2occlusionevidence}}, after the fix.")}
 
 
 def larger_square_after(entries, n_images):
@@ -287,11 +293,13 @@ def larger_square_after(entries, n_images):
     largest = entries[-1]
     changed, at_region = largest["images_with_class_change"], largest["images_with_class_change_at_region"]
     square = f"${largest['size_px']}\\times{largest['size_px']}$ square"
+    to = ", ".join(f"\\emph{{{name}}} in {n}" for name, n in largest["changes_to"].items())
     if at_region == 0:
-        return (f" Where the {square} still changes the class ({changed} of {n_images} images), its "
-                f"centre lies outside the old trigger's region.")
-    return (f" The {square} still changes the class in {changed} of {n_images} images, in {at_region} of "
-            f"them with its centre in the old trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
+        return (f" Where the {square} still changes the class ({changed} of {n_images} images, to {to}), "
+                f"its centre lies outside the old trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
+    return (f" The {square} still changes the class in {changed} of {n_images} images (to {to}), in "
+            f"{at_region} of them with its centre in the old trigger's region "
+            f"(\\fig{{fig:p2occlusionevidenceafter}}).")
 
 
 def saliency_after_clause(share):
@@ -314,6 +322,7 @@ def problem2_macros(p2):
               "PTwoSourceWords": {"exam": "the exam's data", "stand-in": "a generated stand-in data set"}.get(
                   p2["data_source"], tex_escape(p2["data_source"])),
               **evidence_figures(p2["occlusion"]["before"]),
+              "PTwoLargestSquare": "{0}\\times{0}".format(p2["occlusion"]["before"][-1]["size_px"]),
               "PTwoOccluderShare": pct((p2["occlusion"]["before"][0]["size_px"] / p2["image_size"]) ** 2),
               "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
               "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
