@@ -113,11 +113,11 @@ def occlusion_sentence(entries, n_images, when, verdict=None):
                          f"({lowest})")
         else:
             to = ", ".join(f"\\emph{{{name}}} in {n}" for name, n in entry["changes_to"].items())
-            if sum(entry["changes_to"].values()) > changed:
-                to += " (some images change to different classes at different positions)"
+            several = ("; some images change to different classes at different positions"
+                       if sum(entry["changes_to"].values()) > changed else "")
             parts.append(f"the {label} changes the most probable class in {changed} of the {n_images} "
                          f"images, to {to} ({at_region} of the {changed} with the square's centre in the "
-                         f"neutralised region; {lowest})")
+                         f"neutralised region{several}; {lowest})")
     text = f"{when}, " + "; ".join(parts) + "."
     if verdict is None:
         return text
@@ -221,7 +221,7 @@ def problem2_sentences(p2):
            f"Test still lags validation by {pct(gap_after)} points, so not all of the gap is closed."))
     share = p2["explanation"]
     sentences["PTwoAfterExplained"] = (
-        f"The share of saliency mass inside the localised region goes from "
+        f"The share of saliency mass inside the neutralised region goes from "
         f"{pct(share['saliency_share_in_region']['before'])}\\,\\% to "
         f"{pct(share['saliency_share_in_region']['after'])}\\,\\%, and the share of the "
         f"{p2['occlusion']['before'][0]['size_px']}\\,px occlusion effect from "
@@ -293,13 +293,11 @@ def larger_square_after(entries, n_images):
     largest = entries[-1]
     changed, at_region = largest["images_with_class_change"], largest["images_with_class_change_at_region"]
     square = f"${largest['size_px']}\\times{largest['size_px']}$ square"
-    to = ", ".join(f"\\emph{{{name}}} in {n}" for name, n in largest["changes_to"].items())
     if at_region == 0:
-        return (f" Where the {square} still changes the class ({changed} of {n_images} images, to {to}), "
-                f"its centre lies outside the old trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
-    return (f" The {square} still changes the class in {changed} of {n_images} images (to {to}), in "
-            f"{at_region} of them with its centre in the old trigger's region "
-            f"(\\fig{{fig:p2occlusionevidenceafter}}).")
+        return (f" Where the {square} still changes the class, its centre lies outside the old "
+                f"trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
+    return (f" The {square} still changes the class in {changed} of {n_images} images, in {at_region} "
+            f"of them with its centre in the old trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
 
 
 def saliency_after_clause(share):
