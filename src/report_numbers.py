@@ -67,6 +67,7 @@ def problem1_macros(p1):
     macros.update(POneLeCunForwardDecay=f"{he['Var(w)=1/n (LeCun)']['forward_last_over_first']:.1e}",
                   POneThreeForwardGrowth=f"{he['Var(w)=3/n']['forward_last_over_first']:.1e}",
                   POneHeForward=f"{he['Var(w)=2/n (He)']['forward_last_over_first']:.2f}",
+                  POneHeBackward=f"{he['Var(w)=2/n (He)']['backward_first_over_last']:.2f}",
                   POneHeConvForward=f"{he['Var(w)=2/n (He)']['conv_forward_last_over_first']:.2f}")
     tanh = p1["tanh_variance_after_30_layers"]
     macros.update(POneXavierTanhAfter=f"{tanh['Xavier tanh']['measured']:.4f}",
@@ -873,7 +874,7 @@ def before_after_cells(row):
     """A check row's table cells: found, poisoned class before -> after, ASR before -> after, IoU."""
     return (f"{'yes' if row['found'] else 'no'} & "
             f"{pct(row['poisoned_test_before'], 0)} $\\to$ {pct(row['poisoned_test_after'], 0)} & "
-            f"{pct(row['asr_before'], 0)} $\\to$ {pct(row['asr_after'], 0)} & {row['iou']:.2f} \\\\")
+            f"{pct(row['asr_before'], 0)} $\\to$ {pct(row['asr_after'], 1)} & {row['iou']:.2f} \\\\")
 
 
 def sticker_iou_clause(rows, subject):
