@@ -891,7 +891,7 @@ def ring_class_changes(ax, occlusion, k, target_index):
     """A square frame a little outside each patch of positions where the most probable class is
     not the true one: a change at one or two positions is seen, and its colour is not covered."""
     changed = np.asarray(occlusion["most_probable"][k]) != target_index
-    patches, n_patches = ndimage.label(changed)
+    patches, _ = ndimage.label(changed)
     centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
     half_cell = (centres[1] - centres[0]) / 2
     for rows, cols in ndimage.find_objects(patches):
@@ -1031,16 +1031,19 @@ def answer_2d(run, model, failing, name, title):
     return saliency
 
 
-def answer_2e(run, model, failing, sizes, region_mask, name, title):
-    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger: one figure
-    each (p2_occlusion_NAME.pdf, p2_occlusion_NAME_evidence.pdf)."""
-    occlusions = run.checkpoints.stage(f"occlusion_{name}", lambda: [
+def answer_2e(run, model, failing, sizes, region_mask, when):
+    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger, for the
+    model `when` ("before" or "after") the fix: one figure each (p2_occlusion_WHEN.pdf,
+    p2_occlusion_WHEN_evidence.pdf)."""
+    occlusions = run.checkpoints.stage(f"occlusion_{when}", lambda: [
         occlusion_maps(model, failing["explain_inputs"], failing["explain_targets"], size,
                        run.args.occlusion_stride) for size in sizes])
     for occlusion, suffix in zip(occlusions, ["", "_evidence"]):
         size = occlusion["size_px"]
         plot_occlusion(failing["explain_images"], occlusion, run.classes, failing["index"], region_mask,
-                       run.out, f"p2_occlusion_{name}{suffix}", f"{title}: {size}x{size} square")
+                       run.out, f"p2_occlusion_{when}{suffix}",
+                       f"occlusion, grey square, stride {run.args.occlusion_stride} px, model {when} the "
+                       f"fix: {size}x{size} square")
     return occlusions
 
 
@@ -1158,8 +1161,7 @@ def answer_2f_2g(run, first, failing, localised):
 def answer_2h(run, fixed, failing, sizes, localised, before):
     saliency = answer_2d(run, fixed["model"], failing, "p2_saliency_after",
                          "class saliency maps, the same images, model after the fix")
-    title = f"occlusion, grey square, stride {run.args.occlusion_stride} px, model after the fix"
-    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after", title)
+    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after")
     plot_before_after(failing["explain_images"], before, {"saliency": saliency, "occlusion": occlusions},
                       failing["index"], short_name(failing["name"]), localised["mask"], run.out)
     return {"saliency": saliency, "occlusion": occlusions}
@@ -1192,19 +1194,19 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
                                 run.args.image_size)
     clean_p = {when: float(e["occlusion"][0]["clean_probabilities"][range(len(targets)), targets].mean())
                for when, e in (("before", before), ("after", after))}
+    saliency_shares = {when: share_inside(e["saliency"], mask)  # per image
+                       for when, e in (("before", before), ("after", after))}
     explanation = {
         "region_area_share": float(mask.mean()),
         "localisation_threshold": localised["threshold"],
         "edge_band_px": localised["edge_band_px"],
         "still_recognised_after_neutralising": localised["still_recognised"],
-        "saliency_share_in_region": {w: float(np.mean(share_inside(e["saliency"], mask)))
-                                     for w, e in (("before", before), ("after", after))},
+        "saliency_share_in_region": {w: float(np.mean(shares)) for w, shares in saliency_shares.items()},
         "occlusion_share_in_region": {w: float(np.mean(share_inside(e["occlusion"][0]["attribution"], mask)))
                                       for w, e in (("before", before), ("after", after))},
         # images whose own saliency map puts more than twice the region's area share into it
-        "saliency_images_concentrated": {w: int(sum(v >= 2 * float(mask.mean())
-                                                     for v in share_inside(e["saliency"], mask)))
-                                         for w, e in (("before", before), ("after", after))},
+        "saliency_images_concentrated": {w: int(sum(v >= 2 * float(mask.mean()) for v in shares))
+                                         for w, shares in saliency_shares.items()},
         "occlusion_flipped_images": {w: occlusion[w][0]["images_with_class_change"] for w in occlusion},
         "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
         "mean_p_correct_clean": clean_p,
@@ -1257,8 +1259,7 @@ def main(argv=None):
                          f"class saliency maps, '{failing['name']}' training images, model before the fix")
     localised = answer_2f_localise(run, first, failing)           # before 2e: it sizes 2e's second square
     sizes = occlusion_sizes(run, localised)
-    occlusion = answer_2e(run, first["model"], failing, sizes, localised["mask"], "before",
-                          f"occlusion, grey square, stride {args.occlusion_stride} px, model before the fix")
+    occlusion = answer_2e(run, first["model"], failing, sizes, localised["mask"], "before")
     before = {"saliency": saliency, "occlusion": occlusion}
     fixed = answer_2f_2g(run, first, failing, localised)          # modified data, retrained model
     after = answer_2h(run, fixed, failing, sizes, localised, before)  # the same explanations, new model

@@ -99,12 +99,17 @@ def where_in_image(box, band_px):
     return f"in the {place} part of the image" if place != "centre" else "near the centre of the image"
 
 
+def square_name(size):
+    """An occluder as the report names it: '$19\\times19$ square'."""
+    return f"${size}\\times{size}$ square"
+
+
 def occlusion_sentence(entries, n_images, when, verdict=None):
     """What each occluder size did, in the run's numbers; with the first model's `verdict`, says so
     when the exam's square changes nothing, and why."""
     parts = []
     for k, entry in enumerate(entries):
-        size = f"${entry['size_px']}\\times{entry['size_px']}$ square"
+        size = square_name(entry["size_px"])
         changed, at_region = entry["images_with_class_change"], entry["images_with_class_change_at_region"]
         label = size if k == 0 else f"{size} sized from the evidence"
         lowest = (f"the lowest $p$(true class) over its positions is {entry['min_p_true']:.2f} on average "
@@ -127,7 +132,7 @@ def occlusion_sentence(entries, n_images, when, verdict=None):
     if not verdict["exam_square_changes_nothing"]:
         return text
     largest, extent = entries[-1]["size_px"], verdict["evidence_px"]
-    square = f"${largest}\\times{largest}$ square"
+    square = square_name(largest)
     text += {
         "evidence_fits": " The evidence fits under the exam's square, yet hiding it changes no prediction.",
         "evidence_larger": (f" The exam's square is smaller than the evidence ({extent}\\,px across with "
@@ -269,8 +274,7 @@ def evidence_figures(entries):
     if len(entries) < 2:
         return {"PTwoEvidenceFigureRef": "", "PTwoEvidenceFigureRefAfter": "",
                 "PTwoEvidenceFigureBefore": "", "PTwoEvidenceFigureAfter": ""}
-    size = entries[-1]["size_px"]
-    square = f"${size}\\times{size}$ square"
+    square = square_name(entries[-1]["size_px"])
 
     def figure(when, label, caption):
         return (f"\\begin{{figure}}[tbp]\\centering\\includegraphics[width=0.92\\textwidth]"
@@ -293,7 +297,7 @@ def larger_square_after(entries, n_images):
         return ""
     largest = entries[-1]
     changed, at_region = largest["images_with_class_change"], largest["images_with_class_change_at_region"]
-    square = f"${largest['size_px']}\\times{largest['size_px']}$ square"
+    square = square_name(largest["size_px"])
     if at_region == 0:
         return (f" Where the {square} still changes the class, its centre lies outside the old "
                 f"trigger's region (\\fig{{fig:p2occlusionevidenceafter}}).")
@@ -431,8 +435,7 @@ def seed_rows(run):
 
 def accuracy_range(values, digits=1):
     """Shares as one percentage, or low--high when they differ at that precision."""
-    low, high = pct(min(values), digits), pct(max(values), digits)
-    return low if low == high else f"{low}--{high}"
+    return value_range([100 * value for value in values], digits)
 
 
 def against_log2(loss):
@@ -487,9 +490,9 @@ def mse_floor_sentence(p3):
 
 
 def value_range(values, digits):
-    low, high = min(values), max(values)
-    return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else \
-        f"{low:.{digits}f}--{high:.{digits}f}"
+    """Values as one number, or low--high when they differ at that precision."""
+    low, high = (f"{value:.{digits}f}" for value in (min(values), max(values)))
+    return low if low == high else f"{low}--{high}"
 
 
 def problem3_sentences(p3):

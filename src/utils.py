@@ -304,7 +304,7 @@ class Checkpoints:
 
 def file_digest(path):
     """The first 16 hex digits of a file's SHA-256: how stand-in markers recognise their own files."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return source_digest([path])
 
 
 def source_digest(paths):
