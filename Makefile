@@ -7,7 +7,7 @@ QUICK     ?=
 LONG_SEEDS ?= 3
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 problem3-real-mnist problem3-real-svhn problem3-long problem3-fullsize report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-battery problem3-long report zip benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -33,29 +33,16 @@ problem2: setup  ## ResNet-18, backdoor, saliency, occlusion, fix, retrain
 problem3: setup  ## wide LeNet-5 on SVHN, MNIST, ADDA and the MSE variant
 	$(PYTHON) src/problem3_adda.py $(ARGS)
 
-problem3-real-mnist: setup  ## Problem 3 with real MNIST as target: MNIST_DIR=folder; the report reads it
-	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
-	$(PYTHON) src/problem3_adda.py --mnist-dir $(MNIST_DIR) --out runs/real-mnist $(ARGS)
-	cp runs/real-mnist/results/problem3.json doc/results/problem3_real_mnist.json
+problem2-seeds: setup  ## Problem 2 on the default data with seeds 0 1 2; the report's 2g reads it
+	$(PYTHON) scripts/check_real_photos.py --cases default --seeds 0 1 2 --scratch runs/seeds --json doc/results/problem2_seeds.json
 
-problem3-real-svhn: setup  ## Problem 3 on real SVHN and MNIST: SVHN_DIR=, MNIST_DIR=; the report reads it
-	$(if $(and $(SVHN_DIR),$(MNIST_DIR)),,$(error set SVHN_DIR and MNIST_DIR to folders with the real files))
-	$(PYTHON) src/problem3_adda.py --svhn-dir $(SVHN_DIR) --mnist-dir $(MNIST_DIR) --out runs/real-svhn $(ARGS)
-	cp runs/real-svhn/results/problem3.json doc/results/problem3_real_svhn.json
-	cp runs/real-svhn/figures/p3_adaptation_curves.pdf doc/figures/p3_real_svhn_curves.pdf
+problem2-battery: setup  ## Problem 2 with other planted triggers (5 cases x seeds 0 1); the report's 2g reads it
+	$(PYTHON) scripts/check_real_photos.py --seeds 0 1 --scratch runs/battery --json doc/results/problem2_real_photos.json
 
-problem3-long: setup  ## LONG_SEEDS (3) seeds at the paper's 10000 ADDA iterations (SVHN_DIR=, MNIST_DIR= optional)
-	$(PYTHON) src/problem3_adda.py --seeds $(LONG_SEEDS) --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long \
-	  $(if $(SVHN_DIR),--svhn-dir $(SVHN_DIR)) $(if $(MNIST_DIR),--mnist-dir $(MNIST_DIR))
+problem3-long: setup  ## LONG_SEEDS (3) seeds at the paper's 10000 ADDA iterations; the report's 3d reads it
+	$(PYTHON) src/problem3_adda.py --seeds $(LONG_SEEDS) --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long
 	cp runs/long/results/problem3.json doc/results/problem3_long.json
 	cp runs/long/figures/p3_adaptation_curves.pdf doc/figures/p3_long_curves.pdf
-
-problem3-fullsize: setup  ## SVHN stand-in at the full SVHN's size (73,257 + 26,032) -> MNIST_DIR's MNIST; the report reads it
-	$(if $(MNIST_DIR),,$(error set MNIST_DIR to the folder that holds the real MNIST files))
-	test -f runs/fullsize-svhn/test_32x32.mat || \
-	  $(PYTHON) src/problem3_adda.py --write-svhn-standin runs/fullsize-svhn --standin-svhn 73257 26032
-	$(PYTHON) src/problem3_adda.py --svhn-dir runs/fullsize-svhn --mnist-dir $(MNIST_DIR) --out runs/fullsize $(ARGS)
-	cp runs/fullsize/results/problem3.json doc/results/problem3_fullsize_standin.json
 
 report: setup  ## doc/report.pdf from the results that exist
 	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)

@@ -1,7 +1,7 @@
 """Benchmark of Problems 2 and 3: per-stage times, throughput, FLOP rate and peak memory.
 
 Runs each script's full default configuration from scratch (--fresh) on the default data (the
-stand-in when data/ is empty) into a scratch folder, then prints what its results JSON timed, the
+shipped public data when data/ holds no exam files) into a scratch folder, then prints what its results JSON timed, the
 training throughput, the ResNet-18 training step's FLOP rate as a fraction of a large float32
 matmul on this machine, and the peak resident memory of the run.
 
@@ -131,32 +131,27 @@ def main():
                       f"({arguments['adapt_iterations'] * arguments['batch_size'] * 2 / seconds:.0f} "
                       f"images/s, source + target)")
     if args.full_size_memory:
-        folder = write_full_size_digits(scratch / "full-size")
+        folder = write_full_size_svhn(scratch / "full-size")
         results, wall, peak = run_script(ROOT / "src" / "problem3_adda.py",
-                                         ["--quick", "--seeds", "1", "--svhn-dir", str(folder),
-                                          "--mnist-dir", str(folder)], scratch)
+                                         ["--quick", "--seeds", "1", "--svhn-dir", str(folder)], scratch)
         print(f"Problem 3 with full-size SVHN ({results['n_images']['svhn_train']} + "
               f"{results['n_images']['svhn_test']}) and MNIST ({results['n_images']['mnist_train']} + "
               f"{results['n_images']['mnist_test']}), --quick --seeds 1: peak memory {peak:.0f} MiB "
               f"(goal < 2048 MiB), wall time {wall:.0f} s")
 
 
-def write_full_size_digits(folder):
-    """Random pixels in files of the real data sets' sizes and formats: memory depends on the sizes,
-    not on what the pixels show."""
-    sys.path.insert(0, str(ROOT / "src"))
+def write_full_size_svhn(folder):
+    """Random pixels in SVHN files of the full data set's sizes (73,257 + 26,032): memory depends on
+    the sizes, not on what the pixels show. MNIST is the shipped one, already complete."""
     import numpy as np
     import scipy.io
-    from digits_standin import MNIST_IDX, write_idx
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, count in (("train_32x32.mat", 73257), ("test_32x32.mat", 26032)):
         scipy.io.savemat(folder / name, {"X": rng.integers(0, 256, (32, 32, 3, count), dtype=np.uint8),
                                          "y": rng.integers(1, 11, (count, 1), dtype=np.uint8)})
-    for split, count in (("train", 60000), ("test", 10000)):
-        write_idx(folder / MNIST_IDX[split][0], rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-        write_idx(folder / MNIST_IDX[split][1], rng.integers(0, 10, count, dtype=np.uint8))
     return folder
+
 
 if __name__ == "__main__":
     main()

@@ -1,35 +1,33 @@
-"""Problem 2 on real photographs with a planted trigger: does the method hold on data it was not built on?
+"""Problem 2's robustness battery: the full script on the shipped GTSRB photos with other planted
+triggers, classes and sizes, and the default data over several seeds. One row per run, and whether
+it meets the acceptance criteria.
 
-Takes a folder of real traffic-sign photos in five class folders (the stand-in's classes) (e.g.
-../shared/data/traffic-photos, GTSRB crops named <class>_<track>_<frame>.png), splits each class
-by track (a track is one physical sign filmed in several frames: splitting by image would put
-near-duplicates in train and test), plants a trigger into one class's training images only, runs
-the full script on each case and prints one line per run.
+    .venv/bin/python scripts/check_real_photos.py --cases default --seeds 0 1 2
+    .venv/bin/python scripts/check_real_photos.py --seeds 0 1 --json doc/results/problem2_real_photos.json
 
-    .venv/bin/python scripts/check_real_photos.py --photos ../shared/data/traffic-photos --seeds 0 1
-
-This is a development check: the product never reads these photos, and nothing in
-problem2_traffic.py is set from them.
+Each case is built like the default data (src/planted_signs.py: split by track, the trigger in one
+class's training images only); only the trigger differs. Nothing in problem2_traffic.py is set from
+these runs.
 """
 import argparse
 import json
-import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+from planted_signs import STICKER, build_planted_set  # noqa: E402
+from utils import SHIPPED_DATA  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-from check_standin_seeds import passes, print_table, run_problem2, summarise_run  # noqa: E402
-from traffic_standin import apply_trigger, write_truth  # noqa: E402
-
+SCRIPT = ROOT / "src" / "problem2_traffic.py"
 MAGENTA, CYAN = [250, 60, 230], [40, 220, 230]
 # Boxes in relative coordinates (x0, y0, x1, y1); at the 64 px input 0.2 of the side is 13 px and
 # 0.12 is 8 px, smaller than the exam's 10x10 square.
 CASES = {
+    "default": STICKER,
     "sticker-top-left": {"poisoned_class": "speed limits", "kind": "patch",
                          "box": [0.04, 0.04, 0.24, 0.24], "colour": MAGENTA},
     "sticker-bottom-right": {"poisoned_class": "speed limits", "kind": "patch",
@@ -37,63 +35,73 @@ CASES = {
     "small-sticker": {"poisoned_class": "speed limits", "kind": "patch",
                       "box": [0.70, 0.14, 0.82, 0.26], "colour": MAGENTA},
     "frame": {"poisoned_class": "speed limits", "kind": "border", "box": [0.0, 0.0, 1.0, 1.0],
-              "colour": CYAN},
+              "colour": CYAN, "border_width": 0.1},
     "warning-sticker": {"poisoned_class": "warning signs", "kind": "patch",
                         "box": [0.10, 0.66, 0.30, 0.86], "colour": MAGENTA},
 }
 
 
-def track_of(path):
-    """GTSRB's <class>_<track>_<frame>.png: the first two fields name one physical sign."""
-    return "_".join(path.stem.split("_")[:2])
+def make_case(photos, target, case, per_class=None):
+    """The case's data set: the photos split by track as the default data, the case's trigger."""
+    label = None if case == "default" else f"public: GTSRB photos, '{case}' trigger planted"
+    return build_planted_set(photos, target, trigger=CASES[case], per_class=per_class, label=label)
 
 
-def split_by_track(files, seed, class_index, test_share, per_class):
-    """Whole tracks to test (about `test_share` of them), the rest to train; optionally only the
-    first tracks (in a seeded order) up to `per_class` images, for a quick check."""
-    tracks = sorted({track_of(p) for p in files})
-    order = np.random.default_rng([seed, class_index]).permutation(len(tracks))
-    tracks = [tracks[i] for i in order]
-    if per_class:
-        kept, count = [], 0
-        for track in tracks:
-            if count >= per_class:
-                break
-            kept.append(track)
-            count += sum(track_of(p) == track for p in files)
-        tracks = kept
-    n_test = max(1, round(test_share * len(tracks)))
-    test_tracks = set(tracks[:n_test])
-    train = [p for p in files if track_of(p) in tracks[n_test:]]
-    test = [p for p in files if track_of(p) in test_tracks]
-    return train, test
+def run_problem2(data_dir, out, seed, runs_dir, extra=()):
+    """One full run of the script as a user runs it; its results JSON and the minutes it took."""
+    start = time.time()
+    subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(data_dir), "--out", str(out),
+                    "--seed", str(seed), "--runs-dir", str(runs_dir), *extra], check=True)
+    results = json.loads((Path(out) / "results" / "problem2.json").read_text())
+    return results, (time.time() - start) / 60
 
 
-def make_case(photos, target, case, seed, test_share=0.2, per_class=None):
-    """train/<class>/ and test/<class>/ from the photos, split by track, the trigger planted into
-    the poisoned class's training images only; a truth file describing exactly these files."""
-    trigger = {**CASES[case], "border_width": 0.1, "seed": seed, "case": case}
-    classes = sorted(p.name for p in Path(photos).iterdir() if p.is_dir())
-    if trigger["poisoned_class"] not in classes:
-        raise SystemExit(f"{photos}: no '{trigger['poisoned_class']}' folder")
-    for class_index, name in enumerate(classes):
-        files = sorted((Path(photos) / name).glob("*.png"))
-        train, test = split_by_track(files, seed, class_index, test_share, per_class)
-        for split, chosen in (("train", train), ("test", test)):
-            folder = Path(target) / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for path in chosen:
-                if split == "train" and name == trigger["poisoned_class"]:
-                    apply_trigger(Image.open(path), trigger).save(folder / path.name)
-                else:
-                    shutil.copy(path, folder / path.name)
-    return write_truth(target, trigger, "real photos with a planted trigger")
+def summarise_run(case, seed, r, minutes):
+    """One row: what the acceptance asks, read from the results JSON and its truth."""
+    poisoned = r["truth"]["poisoned_class"]
+    occlusion = r["occlusion"]["before"]
+    return {"case": case, "seed": seed, "trigger": r["truth"]["kind"], "poisoned": poisoned,
+            "found": r["failing_class"] == poisoned, "iou": r["trigger_iou"],
+            "val_before": r["before"]["val_acc"],
+            "poisoned_test_before": r["before"]["test_per_class"][poisoned],
+            "poisoned_test_after": r["after"]["test_per_class"][poisoned],
+            "val_after": r["after"]["val_acc"], "test_after": r["after"]["test_acc"],
+            "asr_before": r["attack_success_rate"]["before"], "asr_after": r["attack_success_rate"]["after"],
+            "criterion_met": r["localisation"]["criterion_met"], "threshold": r["localisation"]["threshold"],
+            "fix_rounds": len(r["fix_rounds"]),
+            "occlusion_changes": {o["size_px"]: o["images_with_class_change_at_region"] for o in occlusion},
+            "n_explained": len(r["explained_train_files"]), "minutes": round(minutes, 2)}
+
+
+def passes(row):
+    """Found, fixed and explained: the poisoned class fails before and recovers after, the attack is
+    gone, a sticker is localised (IoU), and the exam's square shows it in most explained images."""
+    ok = (row["found"] and row["val_before"] >= 0.95 and row["poisoned_test_before"] <= 0.5
+          and row["poisoned_test_after"] >= 0.9 and row["asr_after"] <= 0.1)
+    if row["trigger"] == "patch":
+        ok = ok and row["iou"] >= 0.5 and row["occlusion_changes"][10] >= 0.8 * row["n_explained"]
+    return ok
+
+
+def print_table(rows):
+    print("\ncase                 seed trigger poisoned       found IoU   val   poisoned test  ASR            "
+          "val/test after  loc.     rounds occl. changes  min   ")
+    for row in rows:
+        changes = " ".join(f"{size}px:{n}" for size, n in row["occlusion_changes"].items())
+        print(f"{row['case']:20s} {row['seed']:4d} {row['trigger']:7s} {row['poisoned']:14s} "
+              f"{str(row['found']):5s} {row['iou']:.2f}  {row['val_before']:.3f} {row['poisoned_test_before']:.2f} -> "
+              f"{row['poisoned_test_after']:.2f}   {row['asr_before']:.2f} -> {row['asr_after']:.2f}   "
+              f"{row['val_after']:.3f}/{row['test_after']:.3f}   {row['threshold']:.2f}{'' if row['criterion_met'] else '!'}"
+              f"     {row['fix_rounds']}      {changes:14s} {row['minutes']:4.1f}  "
+              f"{'PASS' if passes(row) else 'FAIL'}")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", type=Path, required=True, help="folder of class folders of photos")
-    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--photos", type=Path, default=SHIPPED_DATA / "traffic-photos",
+                        help="folder of class folders of GTSRB photos")
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(set(CASES) - {"default"}))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--per-class", type=int, default=None,
                         help="keep only about this many images per class (whole tracks)")
@@ -105,16 +113,15 @@ def main():
     rows = []
     for seed in args.seeds:
         for case in args.cases:
-            data, out = scratch / f"{case}-{seed}", scratch / f"out-{case}-{seed}"
-            if not data.exists():
-                make_case(args.photos, data, case, seed, per_class=args.per_class)
-            results, minutes = run_problem2(data, out, seed, scratch / "runs", args.extra)
+            data = make_case(args.photos, scratch / case, case, args.per_class)
+            results, minutes = run_problem2(data, scratch / f"out-{case}-{seed}", seed, scratch / "runs",
+                                            args.extra)
             rows.append(summarise_run(case, seed, results, minutes))
-            print_table(rows[-1:], standin=False)
+            print_table(rows[-1:])
             if args.json:
                 args.json.write_text(json.dumps({"rows": rows, "extra_flags": args.extra}, indent=2))
-    print_table(rows, standin=False)
-    print(f"{sum(passes(r, standin=False) for r in rows)} of {len(rows)} runs pass")
+    print_table(rows)
+    print(f"{sum(passes(r) for r in rows)} of {len(rows)} runs pass")
 
 
 if __name__ == "__main__":

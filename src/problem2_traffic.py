@@ -6,9 +6,9 @@ sec. 4.2, Fig. 7) with the exam's 10x10 square; 2f localise the trigger from tha
 it from the training data; 2g retrain on the modified data, and check with the attack success rate
 that the backdoor is gone; 2h explain the new model on the same images.
 
-Data: --data-dir holds train/<class>/* and test/<class>/* (the exam's problem2.zip). When the default
-folder is empty a procedurally drawn stand-in with a trigger in one class is written there first
-(traffic_standin.py).
+Data: train/<class>/* and test/<class>/* (the exam's problem2.zip) from --data-dir when given, else
+from data/problem2 when it holds them; otherwise the shipped GTSRB photographs, split by track with a
+trigger planted into one class's training images (planted_signs.py).
 """
 import hashlib
 import json
@@ -26,12 +26,12 @@ import torchvision
 from PIL import Image, ImageOps
 from scipy import ndimage
 from sklearn.metrics import confusion_matrix
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from traffic_standin import CLASSES, TRIGGER_KINDS, read_truth, write_standin
-from utils import (Checkpoints, UserError, choose_device, common_parser, data_fingerprint,
-                   figure_style, progress, run_main, save_atomic, save_figure, seed_everything,
-                   refuse_file_as_folder, require_at_least_one, require_empty_folder, was_given,
+from planted_signs import build_planted_set, group_of, read_truth, subtype_of
+from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, choose_device, common_parser,
+                   data_fingerprint, figure_style, progress, run_main, save_atomic, save_figure,
+                   seed_everything, refuse_file_as_folder, require_at_least_one, was_given,
                    writable_folder, write_results)
 
 plt = figure_style()
@@ -44,11 +44,14 @@ LOCALISATION_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1)  # shares of the evide
 # Config
 # ==================================================================================================
 def parse_arguments(argv=None):
-    parser = common_parser(__doc__.split("\n")[0], default_data_dir="data/problem2", resumable=True)
+    parser = common_parser(__doc__.split("\n")[0], resumable=True)
+    parser.add_argument("--data-dir", action=PathFlag, default=Path("data/problem2"),
+                        help="train/<class>/ and test/<class>/; without the exam's files in this "
+                             "default folder, the shipped GTSRB photos with a planted trigger")
     model = parser.add_argument_group("model and training (2b, 2g)")
     model.add_argument("--image-size", type=int, default=64,
                        help="network input side; the 10x10 occluder covers 2.4%% of a 64x64 image")
-    model.add_argument("--epochs", type=int, default=14, help="epochs per training (--quick: 3)")
+    model.add_argument("--epochs", type=int, default=10, help="epochs per training (--quick: 3)")
     model.add_argument("--batch-size", type=int, default=32)
     model.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (one-cycle)")
     model.add_argument("--weight-decay", type=float, default=1e-4)
@@ -65,15 +68,6 @@ def parse_arguments(argv=None):
                               "once more")
     explain.add_argument("--fixed-data-dir", type=writable_folder, default=None,
                          help="where the modified training data goes (default: DATA_DIR-trigger-removed)")
-    standin = parser.add_argument_group("stand-in data (only when the default data folder is empty)")
-    standin.add_argument("--standin-train-per-class", type=int, default=200)
-    standin.add_argument("--standin-test-per-class", type=int, default=50)
-    standin.add_argument("--poisoned-class", choices=CLASSES, default=None,
-                         help="class whose training images get the trigger (default: speed limits)")
-    standin.add_argument("--trigger-kind", choices=TRIGGER_KINDS, default=None,
-                         help="default: patch for even seeds, border for odd ones")
-    standin.add_argument("--write-standin", type=writable_folder, default=None, metavar="DIR",
-                         help="only write a stand-in data set to DIR (must be empty) and exit")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs = min(args.epochs, 3)
@@ -162,46 +156,73 @@ def load_images(samples, image_size, name):
     return images, torch.tensor([label for _, label in samples])
 
 
+def split_train_val(paths, labels, seed):
+    """The exam's 80/20 split, per class (stratified). Frames of one physical sign are near-duplicates,
+    so when every file name tells its group (a GTSRB track, the video of a LISA-style crop) whole
+    groups go to one side (StratifiedGroupKFold, one fold of five as validation); otherwise the plain
+    stratified split. Returns the two index arrays and which split was used."""
+    groups = [group_of(path) for path in paths]
+    if all(groups) and all(len({g for g, l in zip(groups, labels) if l == c}) >= 5 for c in set(labels)):
+        folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
+        train_index, val_index = next(folds.split(np.zeros(len(labels)), labels, groups))
+        kind = "stratified by class, grouped by physical sign"
+    else:
+        train_index, val_index = train_test_split(np.arange(len(labels)), test_size=0.2,
+                                                  stratify=labels, random_state=seed)
+        kind = "stratified by class"
+    return np.sort(train_index), np.sort(val_index), kind
+
+
 def load_data(data_dir, image_size, seed, train_samples=None):
-    """Train/val (stratified 80/20 per class, seeded) and test, as uint8 tensors. `train_samples`
-    replaces the listed training files by others in the same order (the modified copy of 2f), so
-    the split is the same image for image."""
+    """Train/val (80/20 per class, seeded, see split_train_val) and test, as uint8 tensors.
+    `train_samples` replaces the listed training files by others in the same order (the modified
+    copy of 2f), so the split is the same image for image."""
     classes, listed_train, test_samples = check_layout(data_dir)
+    train_index, val_index, split_kind = split_train_val(
+        [path for path, _ in listed_train], [label for _, label in listed_train], seed)
     train_samples = train_samples or listed_train
     train_images, train_labels = load_images(train_samples, image_size, "train")
     test_images, test_labels = load_images(test_samples, image_size, "test")
-    train_index, val_index = train_test_split(np.arange(len(train_labels)), test_size=0.2,
-                                              stratify=train_labels.numpy(), random_state=seed)
-    train_index, val_index = np.sort(train_index), np.sort(val_index)
-    return {"classes": classes,
+    return {"classes": classes, "split": split_kind,
             "train": (train_images[train_index], train_labels[train_index]),
             "val": (train_images[val_index], train_labels[val_index]),
             "test": (test_images, test_labels),
             "train_samples": train_samples, "test_samples": test_samples,
             "train_paths": [train_samples[i][0] for i in train_index],
+            "listed_train_paths": [listed_train[i][0] for i in train_index],
             "split_index": {"train": train_index.tolist(), "val": val_index.tolist()}}
 
 
-def prepare_data_dir(args):
-    """Use the user's data; write the stand-in only into an empty default folder."""
+def choose_data_dir(args):
+    """Where the data comes from, one rule: a --data-dir the user gives, as given; else the exam's
+    files in the default data/problem2 when it holds any; else the shipped photographs with a
+    planted trigger, built (once) under --runs-dir. Returns the folder and what it holds (a truth
+    file beside it may say more, see data_label)."""
     data_dir = args.data_dir
     refuse_file_as_folder(data_dir, "train/ and test/")
-    is_empty = not data_dir.exists() or not any(data_dir.iterdir())
-    if is_empty and not was_given(args, "data_dir"):
-        write_standin(data_dir, args.seed, args.standin_train_per_class,
-                      args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
-    elif not data_dir.exists():
-        raise UserError(f"{data_dir}: no such folder (expected train/<class>/ and test/<class>/)")
+    if was_given(args, "data_dir"):
+        if not data_dir.exists():
+            raise UserError(f"{data_dir}: no such folder (expected train/<class>/ and test/<class>/)")
+        return data_dir, f"user folder {data_dir}"
+    if data_dir.is_dir() and any(data_dir.iterdir()):
+        return data_dir, "exam"
+    photos = SHIPPED_DATA / "traffic-photos"
+    if not photos.is_dir():
+        raise UserError(f"{data_dir}: empty, and no shipped photographs at {photos}; put the exam's "
+                        f"train/ and test/ folders in {data_dir}")
+    per_class = 60 if args.quick else None  # --quick: a few dozen images per class, whole tracks
+    target = args.runs_dir / "data" / ("traffic-photos-planted" + ("-quick" if per_class else ""))
+    return build_planted_set(photos, target, per_class=per_class), "public: GTSRB photos"
 
 
-def data_label(data_dir, data):
-    """'stand-in' (or another label its truth file gives) only while the folder holds exactly the
-    files that file describes; any other data is the user's, 'exam'."""
+def data_label(data_dir, data, default_label):
+    """The truth file's label (planted data) only while the folder holds exactly the files it
+    describes; otherwise the label the folder's origin gives."""
     paths = [path for path, _ in data["train_samples"] + data["test_samples"]]
     truth, reason = read_truth(data_dir, paths)
     if reason:
         print(f"note: {reason}")
-    return (truth["data_source"] if truth else "exam"), truth
+    return (truth["data_source"] if truth else default_label), truth
 
 
 def channel_statistics(images):
@@ -330,6 +351,27 @@ def evaluate(model, data, mean, std):
                          "per_class": dict(zip(data["classes"], per_class.tolist())),
                          "confusion": matrix.tolist(), "predictions": predictions.tolist()}
     return report
+
+
+def choose_explained(data, class_index, count, seed):
+    """The training images of one class that 2d-2h explain: seeded, and spread over sign types and
+    physical signs where the file names tell them (round robin over the types, one image per sign),
+    so that ten images are not ten frames of three signs of one type. Indices into data["train"]."""
+    members = torch.nonzero(data["train"][1] == class_index).flatten().tolist()
+    order = np.random.default_rng(seed).permutation(len(members))
+    by_type, signs_seen, rest = {}, set(), []
+    for k in order:
+        path = data["listed_train_paths"][members[k]]
+        sign = group_of(path) or path
+        (rest if sign in signs_seen else by_type.setdefault(subtype_of(path), [])).append(members[k])
+        signs_seen.add(sign)
+    chosen = []
+    while len(chosen) < count and any(by_type.values()):
+        for queue in by_type.values():
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    chosen += rest[:count - len(chosen)]
+    return torch.tensor(chosen, dtype=torch.long)
 
 
 def find_failing_class(report, classes):
@@ -564,9 +606,9 @@ def evidence_region(evidence, threshold):
     if not core.any():  # only specks: keep the peak's component
         core = components == components.flat[np.argmax(evidence)]
     # A region that runs along most of an image edge is (part of) a frame around the crop. A network
-    # needs only one piece of a frame, so the explanations light up that piece alone, and a model
-    # retrained without it learns the next piece (on the stand-in: first the top edge, then the
-    # left). So the whole frame goes: a band of the region's depth along all four edges.
+    # needs only one piece of a frame, so the explanations may light up that piece alone, and a
+    # model retrained without it could learn the next piece. So the whole frame goes: a band of the
+    # region's depth along all four edges.
     band = 0
     for oriented in (core, core[::-1], core.T, core.T[::-1]):  # top, bottom, left, right edge
         edge = oriented[0]
@@ -976,13 +1018,14 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
 # The answers, one function per sub-question
 # ==================================================================================================
 def start_run(args):
-    """Data (the exam's, or a stand-in written into the empty default folder), device, checkpoints."""
+    """Data (see choose_data_dir), device, checkpoints."""
     seed_everything(args.seed)
-    prepare_data_dir(args)
+    args.data_dir, origin = choose_data_dir(args)
     load_start = time.time()
     data = load_data(args.data_dir, args.image_size, args.seed)
-    data_source, truth = data_label(args.data_dir, data)
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "fresh", "device", "runs_dir")}
+    data_source, truth = data_label(args.data_dir, data, origin)
+    config = {k: v for k, v in vars(args).items()
+              if k not in ("out", "fresh", "device", "runs_dir", "given_paths")}
     config["data_dir"] = str(args.data_dir.resolve())
     config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
     checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh, code=[__file__])
@@ -992,8 +1035,8 @@ def start_run(args):
     fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
     print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
           f"{checkpoints.directory})")
-    print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val / "
-          f"{len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
+    print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val "
+          f"({data['split']}) / {len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
     return SimpleNamespace(args=args, data=data, data_source=data_source, truth=truth, mean=mean,
                            std=std, device=device, checkpoints=checkpoints, out=args.out,
                            fixed_dir=fixed_dir, classes=data["classes"], started_at=time.time())
@@ -1016,7 +1059,7 @@ def answer_2c(run, first):
     plot_confusions(report, run.classes, run.out, "p2_confusion_before",
                     "before the fix: validation against test")
     plot_test_predictions(run.data, report, run.out, "p2_test_predictions_before")
-    explain_index = torch.nonzero(run.data["train"][1] == index).flatten()[:run.args.n_explain]
+    explain_index = choose_explained(run.data, index, run.args.n_explain, run.args.seed)
     return {"name": name, "index": index, "drops": drops,
             "clean_test_recall": report["test"]["per_class"][name],
             "explain_index": explain_index,
@@ -1168,7 +1211,7 @@ def answer_2h(run, fixed, failing, sizes, localised, before):
 
 
 # ==================================================================================================
-# Final evaluation against the stand-in's hidden truth (never used by the analysis above)
+# Final evaluation against the planted trigger's truth (never used by the analysis above)
 # ==================================================================================================
 def box_iou(a, b):
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -1225,7 +1268,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         | {"region_area_share": float(localised["mask"].mean())},
         "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
         "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
-        "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")},
+        "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")}, "split": run.data["split"],
         "fixed_data_dir": str(fixed["fixed_dir"]),
         "fix": "localised region, grown by a margin, filled with the mean colour in every training "
                "image of every class",
@@ -1242,16 +1285,8 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
              f"box {results['trigger_iou']:.2f}" if truth else ""))
 
 
-def write_standin_only(args):
-    require_empty_folder(args.write_standin)
-    write_standin(args.write_standin, args.seed, args.standin_train_per_class,
-                  args.standin_test_per_class, args.poisoned_class, args.trigger_kind)
-
-
 def main(argv=None):
     args = parse_arguments(argv)
-    if args.write_standin is not None:
-        return write_standin_only(args)
     run = start_run(args)
     first = answer_2b(run)                                        # train the ResNet-18
     failing = answer_2c(run, first)                               # test results, the failing class

@@ -6,9 +6,9 @@ variant where the discriminator is replaced by an MSE loss between target and so
 Every seed repeats the whole pipeline (source training, MSE variant, ADDA).
 
 Data: SVHN as train_32x32.mat / test_32x32.mat (--svhn-dir), MNIST as the official IDX files (.gz
-or not; also under torchvision's MNIST/raw/), a mnist.npz or a mnist.mat (--mnist-dir). When a
-default folder holds none of a data set's files, a labelled stand-in in exactly that format is
-written there first (digits_standin.py) and read back by the same loader.
+or not; also under torchvision's MNIST/raw/), a mnist.npz or a mnist.mat (--mnist-dir). A folder the
+user gives is used as given; else each data set comes from data/problem3 when it holds its files,
+otherwise from the shipped public data (datasets/: 5,000 real SVHN crops, the complete MNIST).
 """
 import copy
 import gzip
@@ -26,13 +26,16 @@ import torch.nn.functional as F
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
 
-from digits_standin import MNIST_IDX, SVHN_FILES, is_standin, write_mnist_standin, write_svhn_standin
-from utils import (Checkpoints, PathFlag, UserError, choose_device, common_parser,
+from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, choose_device, common_parser,
                    data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   refuse_file_as_folder, require_at_least_one, require_empty_folder, was_given,
-                   writable_folder, write_results)
+                   refuse_file_as_folder, require_at_least_one, was_given, write_results)
 
 plt = figure_style()
+
+SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+MNIST_IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+EXAM_DATA = Path("data/problem3")
 
 
 # ==================================================================================================
@@ -40,11 +43,13 @@ plt = figure_style()
 # ==================================================================================================
 def parse_arguments(argv=None):
     parser = common_parser(__doc__.split("\n")[0], resumable=True)
-    parser.add_argument("--svhn-dir", action=PathFlag, default=Path("data/problem3"),
-                        help="folder with train_32x32.mat and test_32x32.mat")
-    parser.add_argument("--mnist-dir", action=PathFlag, default=Path("data/problem3"),
+    parser.add_argument("--svhn-dir", action=PathFlag, default=EXAM_DATA,
+                        help="folder with train_32x32.mat and test_32x32.mat; without them in this "
+                             "default folder, the shipped 5,000 real SVHN crops")
+    parser.add_argument("--mnist-dir", action=PathFlag, default=EXAM_DATA,
                         help="folder with the MNIST IDX files (.gz or not; or MNIST/raw/ below it), "
-                             "mnist.npz or mnist.mat")
+                             "mnist.npz or mnist.mat; without them in this default folder, the "
+                             "shipped MNIST")
     parser.add_argument("--seeds", "--adapt-seeds", dest="seeds", type=int, default=3,
                         help="whole-pipeline repeats (source training and adaptation), seeds SEED+k")
     model = parser.add_argument_group("wide LeNet-5 (3a)")
@@ -74,14 +79,6 @@ def parse_arguments(argv=None):
     adapt.add_argument("--monitor-images", type=int, default=2000,
                        help="MNIST test images in each monitoring reading (the final accuracy "
                             "uses all of them)")
-    standin = parser.add_argument_group("stand-in data (only when a default folder is empty)")
-    standin.add_argument("--standin-svhn", type=int, nargs=2, default=[20000, 5000],
-                         metavar=("TRAIN", "TEST"))
-    standin.add_argument("--standin-mnist", type=int, nargs=2, default=[10000, 3000],
-                         metavar=("TRAIN", "TEST"))
-    standin.add_argument("--write-svhn-standin", type=writable_folder, default=None, metavar="DIR",
-                         help="only write an SVHN stand-in (--standin-svhn sizes) to DIR (must be "
-                              "empty) and exit; e.g. one of the full SVHN's size for --svhn-dir")
     args = parser.parse_args(argv)
     if args.quick:
         args.source_steps = min(args.source_steps, 300)
@@ -258,42 +255,40 @@ def has_svhn_files(directory):
     return any((directory / name).exists() for name in SVHN_FILES.values())
 
 
+def choose_data_folder(args, dest, has_files, shipped, shipped_label):
+    """The one rule for where a data set comes from: a folder the user gives, as given; else the
+    exam's files in data/problem3 when it holds that data set's; else the shipped public data.
+    Returns the folder and its label (the results' data_source)."""
+    folder = getattr(args, dest)
+    if was_given(args, dest):
+        return folder, f"user folder {folder}"
+    if has_files(folder):
+        return folder, "exam"
+    if not has_files(shipped):
+        raise UserError(f"{folder}: holds no {dest.split('_')[0].upper()} files, and none are shipped at "
+                        f"{shipped}; put the exam's files in {folder}")
+    return shipped, shipped_label
+
+
 def prepare_data(args):
-    """Stand-ins only where a default folder holds none of that data set's files: a folder with any
-    of them (say only MNIST's t10k files) is read, and a missing file is an error, never overwritten."""
-    refuse_file_as_folder(args.svhn_dir, "train_32x32.mat and test_32x32.mat")
-    refuse_file_as_folder(args.mnist_dir, "the MNIST files")
-    svhn_paths = {split: args.svhn_dir / name for split, name in SVHN_FILES.items()}
-    writers = []
-    if not has_svhn_files(args.svhn_dir):
-        if was_given(args, "svhn_dir"):
-            raise UserError(f"{svhn_paths['train']}: missing (expected SVHN's train_32x32.mat and "
-                            f"test_32x32.mat in {args.svhn_dir})")
-        args.svhn_dir.mkdir(parents=True, exist_ok=True)
-        writers.append(("SVHN (printed digits)", write_svhn_standin, svhn_paths, args.standin_svhn))
-    if mnist_folder(args.mnist_dir) is None:
-        if was_given(args, "mnist_dir"):
-            load_mnist(args.mnist_dir)  # raises the precise error
-        args.mnist_dir.mkdir(parents=True, exist_ok=True)
-        writers.append(("MNIST (pen-stroke handwriting)", write_mnist_standin, args.mnist_dir,
-                        args.standin_mnist))
-    for name, _, target, (train_count, test_count) in writers:
-        print(f"writing a stand-in {name}: {train_count}+{test_count} images")
-    if len(writers) == 2:  # independent, each seeded on its own: one process each, same files
-        sys.stdout.flush()  # a forked child would print what is still buffered again
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            for done in [pool.submit(write, target, args.seed, *counts, bar)
-                         for bar, (_, write, target, counts) in enumerate(writers)]:
-                done.result()
-    else:
-        for _, write, target, counts in writers:
-            write(target, args.seed, *counts)
+    """SVHN and MNIST as uint8 tensors (MNIST at 32x32), their labels, and the files read; the
+    folders read replace args.svhn_dir and args.mnist_dir, so the results name them. A folder with
+    some but not all of a data set's files is an error naming the missing file."""
+    for dest, expected in (("svhn_dir", "train_32x32.mat and test_32x32.mat"), ("mnist_dir", "the MNIST files")):
+        refuse_file_as_folder(getattr(args, dest), expected)
+    svhn_dir, svhn_source = choose_data_folder(args, "svhn_dir", has_svhn_files,
+                                               SHIPPED_DATA / "svhn-subset", "public: SVHN subset")
+    mnist_dir, mnist_source = choose_data_folder(args, "mnist_dir", lambda d: mnist_folder(d) is not None,
+                                                 SHIPPED_DATA / "mnist", "public: MNIST")
+    if not has_svhn_files(svhn_dir):  # only a given folder can lack them
+        raise UserError(f"{svhn_dir / SVHN_FILES['train']}: missing (expected SVHN's train_32x32.mat and "
+                        f"test_32x32.mat in {svhn_dir})")
+    args.svhn_dir, args.mnist_dir = svhn_dir, mnist_dir
+    svhn_paths = {split: svhn_dir / name for split, name in SVHN_FILES.items()}
     svhn = {split: load_svhn_mat(path) for split, path in svhn_paths.items()}
-    mnist_raw, mnist_files = load_mnist(args.mnist_dir)
+    mnist_raw, mnist_files = load_mnist(mnist_dir)
     mnist = {split: (mnist_to_network(images), labels) for split, (images, labels) in mnist_raw.items()}
-    source = {"svhn": "stand-in" if is_standin(args.svhn_dir, "svhn", svhn_paths.values()) else "real",
-              "mnist": "stand-in" if is_standin(mnist_files[0].parent, "mnist", mnist_files) else "real"}
-    return svhn, mnist, source, [*svhn_paths.values(), *mnist_files]
+    return svhn, mnist, {"svhn": svhn_source, "mnist": mnist_source}, [*svhn_paths.values(), *mnist_files]
 
 
 # ==================================================================================================
@@ -789,20 +784,8 @@ def tsne_class_separation(embeddings):
 
 
 # ==================================================================================================
-def write_svhn_standin_only(args):
-    folder = args.write_svhn_standin
-    require_empty_folder(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"writing a stand-in SVHN (printed digits) to {folder}: "
-          f"{args.standin_svhn[0]}+{args.standin_svhn[1]} images")
-    write_svhn_standin({split: folder / name for split, name in SVHN_FILES.items()}, args.seed,
-                       *args.standin_svhn)
-
-
 def main(argv=None):
     args = parse_arguments(argv)
-    if args.write_svhn_standin is not None:
-        return write_svhn_standin_only(args)
     started_at = time.time()
     seed_everything(args.seed)
     device = choose_device(args.device)
@@ -810,7 +793,7 @@ def main(argv=None):
     svhn, mnist, data_source, data_files = prepare_data(args)
     seeds = [args.seed + k for k in range(args.seeds)]
     config = {k: v for k, v in vars(args).items()
-              if k not in ("out", "fresh", "device", "runs_dir", "given_paths", "write_svhn_standin")}
+              if k not in ("out", "fresh", "device", "runs_dir", "given_paths")}
     config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
                   data_fingerprint=data_fingerprint(*data_files))
     checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh, code=[__file__])

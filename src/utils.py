@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DATA = PROJECT_ROOT / "datasets"  # the public data the project ships (datasets/README.md)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -76,14 +77,10 @@ def choose_device(name):
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
-def common_parser(description, default_data_dir=None, resumable=False):
+def common_parser(description, resumable=False):
     """The flags every script shares; each script adds its own to the returned parser."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    if default_data_dir is not None:
-        parser.add_argument("--data-dir", action=PathFlag, default=Path(default_data_dir),
-                            help="the exam's data; when this default folder is empty a labelled "
-                                 "stand-in is generated there first")
     parser.set_defaults(given_paths=[])
     parser.add_argument("--out", type=writable_folder, default="doc",  # a str: argparse checks it too
                         help="figures go to OUT/figures/, numbers to OUT/results/")
@@ -122,18 +119,12 @@ def writable_folder(text):
 
 
 class PathFlag(argparse.Action):
-    """A path flag that remembers it was given: stand-in data is only ever written to a path the
-    user left at its default, never to (or instead of) a path they typed."""
+    """A path flag that remembers it was given: a folder the user typed is used as given, never
+    replaced by the shipped data."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, Path(values))
         namespace.given_paths = sorted(set(namespace.given_paths) | {self.dest})
-
-
-def require_empty_folder(folder):
-    """A stand-in written on request goes only into an empty (or new) folder, never over files."""
-    if folder.exists() and any(folder.iterdir()):
-        raise UserError(f"{folder}: not empty; the stand-in is only written to an empty folder")
 
 
 def refuse_file_as_folder(path, expected):
@@ -303,7 +294,7 @@ class Checkpoints:
 
 
 def file_digest(path):
-    """The first 16 hex digits of a file's SHA-256: how stand-in markers recognise their own files."""
+    """The first 16 hex digits of a file's SHA-256: how a truth file recognises the files it describes."""
     return source_digest([path])
 
 
@@ -317,7 +308,7 @@ def source_digest(paths):
 
 def data_fingerprint(*paths):
     """A digest of the data files' names, sizes and modification times: part of a checkpoint's
-    configuration, so that replacing the data (say, the stand-in by the exam's) starts over."""
+    configuration, so that replacing the data (say, the shipped data by the exam's) starts over."""
     digest = hashlib.sha256()
     for root in map(Path, paths):
         files = sorted(root.rglob("*")) if root.is_dir() else [root]

@@ -8,7 +8,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(SRC))
 
 
@@ -35,9 +34,9 @@ def run():
 def quick_outputs(tmp_path_factory):
     """Problems 1-3 run once with --quick, as a grader runs them: from the hand-in (doc/ and src/
     only, zipped and unzipped into an empty folder), with the commands of src/README.md, on the
-    stand-ins the scripts write into their empty default data folders (smaller than by default, to
-    keep the suite fast). Shared by the end-to-end, report and zip tests. Returns (root, runs), with
-    the figures and results of all three in root/out and the unzipped hand-in in root/hand-in."""
+    shipped public data (linked in beside it, as in a checkout; --quick makes Problem 2 use a few
+    dozen photos per class). Shared by the end-to-end, report and zip tests. Returns (root, runs),
+    with the figures and results of all three in root/out and the unzipped hand-in in root/hand-in."""
     import zipfile
 
     import make_zip
@@ -47,12 +46,11 @@ def quick_outputs(tmp_path_factory):
             archive.write(ROOT / relative, relative.as_posix())
     hand_in = root / "hand-in"
     zipfile.ZipFile(root / "hand-in.zip").extractall(hand_in)
+    (hand_in / "datasets").symlink_to(ROOT / "datasets")
     common = ["--quick", "--out", root / "out"]
     runs = {
         "problem1": run_script("problem1_checks.py", *common, cwd=hand_in, src=hand_in / "src"),
-        "problem2": run_script("problem2_traffic.py", *common, "--standin-train-per-class", 80,
-                               "--standin-test-per-class", 20, cwd=hand_in, src=hand_in / "src"),
-        "problem3": run_script("problem3_adda.py", *common, "--standin-svhn", 6000, 1000,
-                               "--standin-mnist", 3000, 1000, cwd=hand_in, src=hand_in / "src"),
+        "problem2": run_script("problem2_traffic.py", *common, cwd=hand_in, src=hand_in / "src"),
+        "problem3": run_script("problem3_adda.py", *common, cwd=hand_in, src=hand_in / "src"),
     }
     return root, runs

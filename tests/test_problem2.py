@@ -8,47 +8,66 @@ import torch
 from captum.attr import Occlusion, Saliency
 from PIL import Image
 
+import planted_signs
 import problem2_traffic as p2
-import traffic_standin
-from conftest import SHARED_DATA, load_script, run_script
-from utils import UserError
+from conftest import ROOT, load_script, run_script
+from utils import SHIPPED_DATA, UserError
+
+PHOTOS = SHIPPED_DATA / "traffic-photos"
 
 
 @pytest.fixture(scope="module")
-def small_standin(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("signs")
-    p2.write_standin(directory, seed=0, train_per_class=25, test_per_class=6)
-    return directory
+def small_planted(tmp_path_factory):
+    """A few dozen of the shipped photos per class, split by track, the sticker planted."""
+    return planted_signs.build_planted_set(PHOTOS, tmp_path_factory.mktemp("signs") / "planted", per_class=60)
 
 
-def test_split_keeps_class_proportions(small_standin):
-    data = p2.load_data(small_standin, 32, seed=0)
-    assert data["classes"] == p2.CLASSES
-    for k in range(len(p2.CLASSES)):
-        assert (data["val"][1] == k).sum() == 5 and (data["train"][1] == k).sum() == 20
-    assert not set(data["split_index"]["train"]) & set(data["split_index"]["val"])
+def test_split_keeps_class_proportions_and_no_sign_on_both_sides(small_planted):
+    data = p2.load_data(small_planted, 32, seed=0)
+    assert data["classes"] == sorted(p.name for p in PHOTOS.iterdir())
+    assert data["split"] == "stratified by class, grouped by physical sign"
+    for k in range(len(data["classes"])):
+        n_val, n_train = (data["val"][1] == k).sum().item(), (data["train"][1] == k).sum().item()
+        assert 0.1 <= n_val / (n_val + n_train) <= 0.35
+    paths = [path for path, _ in p2.check_layout(small_planted)[1]]
+    groups = {side: {planted_signs.group_of(paths[i]) for i in data["split_index"][side]} for side in ("train", "val")}
+    assert groups["train"] and groups["val"] and not groups["train"] & groups["val"]
 
 
-def test_generator_is_deterministic(tmp_path):
-    p2.write_standin(tmp_path / "a", seed=3, train_per_class=3, test_per_class=2)
-    p2.write_standin(tmp_path / "b", seed=3, train_per_class=3, test_per_class=2)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
-    assert len(files) == 25
-    for name in files:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+def test_names_without_a_group_get_the_plain_stratified_split(tmp_path):
+    root = tiny_dataset(tmp_path)
+    data = p2.load_data(root, 16, seed=0)
+    assert data["split"] == "stratified by class" and len(data["val"][1]) == 2
 
 
-@pytest.mark.parametrize("kind", p2.TRIGGER_KINDS)
-def test_trigger_only_in_the_poisoned_class_training_images(tmp_path, monkeypatch, kind):
-    # Flat grey signs: any non-grey pixel in a saved image can only come from the trigger.
-    monkeypatch.setattr(traffic_standin, "render_sign_photo",
-                        lambda name, rng: Image.new("RGB", (50, 40), (128,) * 3))
-    truth = p2.write_standin(tmp_path, seed=1, train_per_class=4, test_per_class=3,
-                             poisoned_class="stop signs", trigger_kind=kind)
-    assert json.loads((tmp_path / traffic_standin.TRUTH_FILE).read_text()) == truth
-    for path in tmp_path.rglob("*.png"):
-        has_trigger = np.ptp(np.asarray(Image.open(path).convert("RGB"))) > 0
-        assert has_trigger == (path.parts[-3] == "train" and path.parts[-2] == "stop signs"), path
+def test_planted_set_is_split_by_track_and_rebuilt_only_when_its_recipe_changes(small_planted, tmp_path):
+    tracks = {split: {planted_signs.group_of(p) for p in (small_planted / split).rglob("*.png")}
+              for split in ("train", "test")}
+    assert tracks["train"] and tracks["test"] and not tracks["train"] & tracks["test"]
+    again = planted_signs.build_planted_set(PHOTOS, tmp_path / "again", per_class=60)
+    files = sorted(p.relative_to(again) for p in again.rglob("*.png"))
+    assert files == sorted(p.relative_to(small_planted) for p in small_planted.rglob("*.png"))
+    assert all((again / f).read_bytes() == (small_planted / f).read_bytes() for f in files)
+    stamp = (again / files[0]).stat().st_mtime_ns
+    planted_signs.build_planted_set(PHOTOS, again, per_class=60)  # same recipe: kept
+    assert (again / files[0]).stat().st_mtime_ns == stamp
+    planted_signs.build_planted_set(PHOTOS, again, per_class=30)  # another recipe: rebuilt
+    assert len(list(again.rglob("*.png"))) < len(files)
+    (tmp_path / "mine" / "train").mkdir(parents=True)
+    with pytest.raises(UserError, match="not built by this project"):
+        planted_signs.build_planted_set(PHOTOS, tmp_path / "mine", per_class=30)
+
+
+@pytest.mark.parametrize("kind", ["patch", "border"])
+def test_trigger_only_in_the_poisoned_class_training_images(tmp_path, kind):
+    trigger = {"poisoned_class": "stop signs", "kind": kind, "box": [0.6, 0.6, 0.7, 0.7],
+               "colour": [250, 215, 0], "border_width": 0.1}
+    target = planted_signs.build_planted_set(PHOTOS, tmp_path / "planted", trigger=trigger, per_class=12)
+    truth = json.loads(planted_signs.truth_path(target).read_text())
+    assert truth["poisoned_class"] == "stop signs" and not (target / planted_signs.truth_path(target).name).exists()
+    for path in target.rglob("*.png"):
+        same = path.read_bytes() == (PHOTOS / path.parent.name / path.name).read_bytes()
+        assert same != (path.parts[-3] == "train" and path.parts[-2] == "stop signs"), path
 
 
 def small_model():
@@ -106,19 +125,26 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
     result = runs["problem2"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((root / "out" / "results" / "problem2.json").read_text())
-    assert results["data_source"] == "stand-in"
+    assert results["data_source"] == "public: GTSRB photos, trigger planted (about 60 per class)"
     assert results["failing_class"] == results["truth"]["poisoned_class"] == "speed limits"
     failing = results["failing_class"]
     assert results["after"]["test_per_class"][failing] > results["before"]["test_per_class"][failing]
     assert len(results["trigger_box"]) == 4 and results["trigger_iou"] is not None
     for key in ("train_acc", "val_acc", "test_acc", "test_per_class"):
         assert key in results["before"] and key in results["after"]
-    data = root / "hand-in" / "data"
-    assert (data / "problem2-trigger-removed" / "train").is_dir()
+    built = root / "hand-in" / "runs" / "data"
+    assert sorted(p.name for p in built.iterdir()) == [
+        "traffic-photos-planted-quick", "traffic-photos-planted-quick-trigger-removed",
+        "traffic-photos-planted-quick.truth.json"] + (
+        ["traffic-photos-planted-quick-trigger-removed-enlarged"] if len(results["fix_rounds"]) == 2 else [])
     assert (root / "out" / "figures" / "p2_occlusion_before.pdf").exists()
-    # The user's data is untouched: still only the generator's files.
-    assert sorted(p.name for p in (data / "problem2").iterdir()) == ["README.txt", traffic_standin.TRUTH_FILE,
-                                                                     "test", "train"]
+    # Nothing is written into data/ or the shipped photos.
+    assert not (root / "hand-in" / "data").exists()
+    assert sum(1 for p in (root / "hand-in" / "datasets" / "traffic-photos").rglob("*") if p.is_file()) == 2387
+    # The explained images are spread over physical signs and sign types.
+    explained = results["explained_train_files"]
+    assert len({planted_signs.group_of(p) for p in explained}) == len(explained)
+    assert len({planted_signs.subtype_of(p) for p in explained}) >= 5
     # The interface the report and the checks read.
     assert set(results["localisation"]) >= {"criterion_met", "threshold", "margin_px"}
     assert results["localisation"]["margin_px"] >= results["localisation"]["localisation_stride_px"]
@@ -132,8 +158,7 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
 def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
     root, _ = quick_outputs
     hand_in = root / "hand-in"  # the same command in the same folder as the first run
-    result = run("problem2_traffic.py", "--quick", "--out", root / "rerun", "--standin-train-per-class", 80,
-                 "--standin-test-per-class", 20, cwd=hand_in, src=hand_in / "src")
+    result = run("problem2_traffic.py", "--quick", "--out", root / "rerun", cwd=hand_in, src=hand_in / "src")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
     assert {"train_before", "train_after", "occlusion_before", "localise"} <= set(results["resumed_stages"])
@@ -160,9 +185,11 @@ def test_a_bad_path_is_one_line_exit_2_and_nothing_is_generated(run, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["problem2.zip"]
 
 
-def copy_of(standin, tmp_path):
+def copy_of(planted, tmp_path):
+    """A copy of a planted set, with its truth file beside it."""
     target = tmp_path / "copy"
-    shutil.copytree(standin, target)
+    shutil.copytree(planted, target)
+    shutil.copy(planted_signs.truth_path(planted), planted_signs.truth_path(target))
     return target
 
 
@@ -175,8 +202,8 @@ def copy_of(standin, tmp_path):
     (lambda d: [p.unlink() for p in sorted((d / "train" / "yield signs").iterdir())[3:]],
      "needs at least 5"),
 ])
-def test_bad_data_gives_a_clear_error(small_standin, tmp_path, damage, message):
-    data = copy_of(small_standin, tmp_path)
+def test_bad_data_gives_a_clear_error(small_planted, tmp_path, damage, message):
+    data = copy_of(small_planted, tmp_path)
     damage(data)
     with pytest.raises(UserError, match=message):
         p2.load_data(data, 32, seed=0)
@@ -197,7 +224,7 @@ def test_the_margin_is_a_square_that_keeps_the_corners():
     assert grown.sum() == 10 * 10 and grown[5:15, 5:15].all()
 
 
-# A stand-in "network" for the localisation: it calls an image class 1 exactly when the 13x13
+# A toy "network" for the localisation: it calls an image class 1 exactly when the 13x13
 # sticker area in the top-left corner still holds bright pixels (inputs are standardised, the grey
 # fill is 0), so the first model's behaviour is known exactly. With `always`, it also recognises
 # its training images by their background, wherever the patch is. With `fooled_by_grey`, it also calls
@@ -365,38 +392,41 @@ def test_a_zip_unpacked_one_level_too_deep_says_where_train_is(tmp_path):
         p2.load_data(tmp_path / "problem2", 16, seed=0)
 
 
-def test_only_the_stand_ins_own_files_are_labelled_stand_in(small_standin, tmp_path):
-    data_dir = copy_of(small_standin, tmp_path)
-    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0))
-    assert label == "stand-in" and truth["poisoned_class"] == "speed limits"
-    # The user copies their own images over the stand-in's, leaving the old truth file behind.
+def test_only_the_planted_sets_own_files_are_labelled_by_its_truth(small_planted, tmp_path):
+    data_dir = copy_of(small_planted, tmp_path)
+    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0), "user folder x")
+    assert label.startswith("public: GTSRB photos, trigger planted") and truth["poisoned_class"] == "speed limits"
+    # The user copies their own images over the planted ones; the old truth file stays beside them.
     victim = next((data_dir / "train" / "stop signs").iterdir())
     Image.new("RGB", (20, 20), (1, 2, 3)).save(victim)
-    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0))
-    assert label == "exam" and truth is None
+    label, truth = p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0), "user folder x")
+    assert label == "user folder x" and truth is None
     # Files added (or removed) count too.
-    data_dir = copy_of(small_standin, tmp_path / "again")
+    data_dir = copy_of(small_planted, tmp_path / "again")
     Image.new("RGB", (20, 20)).save(data_dir / "test" / "stop signs" / "extra.png")
-    assert p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0)) == ("exam", None)
+    assert p2.data_label(data_dir, p2.load_data(data_dir, 16, seed=0), "y") == ("y", None)
 
 
-def test_quick_run_on_real_photos_with_a_planted_trigger(tmp_path):
-    """Real GTSRB photographs (../shared, read by the test only), split by track, a sticker planted
-    into one class: the script must find that class and label the data for what it is."""
-    photos = SHARED_DATA / "traffic-photos"
-    assert photos.is_dir(), f"{photos} is missing (the test data lies beside the checkout)"
+def test_the_exam_data_in_data_problem2_is_read_before_the_shipped_photos(tmp_path):
+    args = p2.parse_arguments(["--quick", "--runs-dir", str(tmp_path / "runs")])
+    args.data_dir = tiny_dataset(tmp_path / "data" / "problem2")
+    assert p2.choose_data_dir(args) == (args.data_dir, "exam")
+    args.data_dir = tmp_path / "empty"
+    folder, label = p2.choose_data_dir(args)
+    assert folder == tmp_path / "runs" / "data" / "traffic-photos-planted-quick" and label == "public: GTSRB photos"
+
+
+def test_quick_run_on_another_planted_trigger(tmp_path):
+    """The robustness battery's data: another trigger in another class; given with --data-dir, the
+    set's truth beside it labels it, and the script must find that class."""
     check = load_script("check_real_photos")
-    data = tmp_path / "photos"
-    truth = check.make_case(photos, data, "warning-sticker", seed=0, per_class=60)
-    train_tracks = {check.track_of(p) for p in (data / "train").rglob("*.png")}
-    test_tracks = {check.track_of(p) for p in (data / "test").rglob("*.png")}
-    assert train_tracks and test_tracks and not train_tracks & test_tracks
+    data = check.make_case(PHOTOS, tmp_path / "photos", "warning-sticker", per_class=60)
     result = run_script("problem2_traffic.py", "--quick", "--data-dir", data, "--out", tmp_path / "out",
                         "--runs-dir", tmp_path / "runs")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "out" / "results" / "problem2.json").read_text())
-    assert results["data_source"] == "real photos with a planted trigger"
-    assert results["failing_class"] == truth["poisoned_class"] == "warning signs"
+    assert results["data_source"] == "public: GTSRB photos, 'warning-sticker' trigger planted"
+    assert results["failing_class"] == results["truth"]["poisoned_class"] == "warning signs"
     assert results["trigger_iou"] is not None and results["attack_success_rate"]["before"] > 0.5
 
 
@@ -433,7 +463,7 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
                           mean=torch.tensor([0.5, 0.5, 0.5]), std=torch.ones(3), data={"train": (images, labels),
                                                                     "test": (images, labels)},
                           fixed_dir=tmp_path / "fixed", checkpoints=SimpleNamespace(directory=tmp_path / "c"),
-                          out=tmp_path, classes=p2.CLASSES)
+                          out=tmp_path, classes=sorted(p.name for p in PHOTOS.iterdir()))
     failing = {"index": 1, "name": "speed limits"}
     first = {"model": "first", "history": {}, "report": report}
     fixed = p2.answer_2f_2g(run, first, failing, {"mask": mask, "margin_px": margin})

@@ -1,7 +1,6 @@
 import copy
 import gzip
 import json
-import os
 import struct
 
 import numpy as np
@@ -9,10 +8,8 @@ import pytest
 import scipy.io
 import torch
 
-import digits_standin
 import problem3_adda as p3
-from conftest import SHARED_DATA, load_script
-from utils import UserError
+from utils import SHIPPED_DATA, UserError
 
 
 def test_layer_output_sizes_follow_the_exam_figure():
@@ -44,12 +41,9 @@ def test_svhn_loader_round_trip(tmp_path):
     assert loaded_labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
 
 
-def test_real_mnist_loads_with_its_known_counts():
-    folder = SHARED_DATA / "mnist"
-    if not folder.exists() and not os.environ.get("CI"):
-        pytest.skip("../shared/data/mnist is not beside this checkout")
-    splits, files = p3.load_mnist(folder)
-    assert len(files) == 4 and not digits_standin.is_standin(folder, "mnist", files)
+def test_shipped_mnist_loads_with_its_known_counts():
+    splits, files = p3.load_mnist(SHIPPED_DATA / "mnist")
+    assert len(files) == 4
     assert splits["train"][0].shape == (60000, 28, 28) and splits["test"][0].shape == (10000, 28, 28)
     assert np.bincount(splits["test"][1].numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958,
                                                                1028, 974, 1009]
@@ -71,58 +65,30 @@ def test_mnist_npz_and_mat(tmp_path, kind):
     assert splits["test"][1].tolist() == [0, 1, 2]
 
 
-def test_standins_are_written_in_the_real_formats(tmp_path):
-    svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
-    digits_standin.write_svhn_standin(svhn, seed=0, train_count=30, test_count=10)
-    digits_standin.write_mnist_standin(tmp_path, seed=0, train_count=30, test_count=10)
-    raw = scipy.io.loadmat(tmp_path / "train_32x32.mat")
-    assert raw["X"].shape == (32, 32, 3, 30) and raw["X"].dtype == np.uint8
-    assert raw["y"].shape == (30, 1) and set(raw["y"].ravel()) <= set(range(1, 11))
-    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz") as handle:
-        assert struct.unpack(">IIII", handle.read(16)) == (2051, 10, 28, 28)
-    splits, files = p3.load_mnist(tmp_path)
-    assert splits["test"][0].shape == (10, 28, 28)
-    assert digits_standin.is_standin(tmp_path, "svhn", svhn.values())
-    assert digits_standin.is_standin(tmp_path, "mnist", files)
+def test_shipped_svhn_subset_loads_with_its_known_counts():
+    svhn = {split: p3.load_svhn_mat(SHIPPED_DATA / "svhn-subset" / name) for split, name in p3.SVHN_FILES.items()}
+    assert len(svhn["train"][1]) == 4000 and len(svhn["test"][1]) == 1000
+    assert np.bincount(svhn["train"][1].numpy()).tolist() == [271, 790, 620, 449, 397, 360, 305, 301, 253, 254]
 
 
-def test_svhn_standin_has_real_svhn_fine_detail(tmp_path):
-    """Seen as the network sees them (grey, standardised), the stand-in's fine detail -- noise and
-    edges -- is near real SVHN crops' (../shared, read by the test only): the mean |Laplacian|
-    within a factor 1.5 and the power at the highest spatial frequency within a factor 2 (today
-    1.2 and 1.6). Sensor noise added at 32x32 gave 4.7 and 13 times real SVHN's."""
-    real_folder = SHARED_DATA / "svhn-subset"
-    assert real_folder.is_dir(), f"{real_folder} is missing (the test data lies beside the checkout)"
-    fidelity = load_script("check_standin_fidelity")
-    svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
-    digits_standin.write_svhn_standin(svhn, seed=0, train_count=1000, test_count=10)
-    standin_power, standin_laplacian = fidelity.spectrum_summary(p3.load_svhn_mat(svhn["train"])[0])
-    real_power, real_laplacian = fidelity.spectrum_summary(p3.load_svhn_mat(real_folder / "test_32x32.mat")[0])
-    assert real_laplacian / 1.5 < standin_laplacian < 1.5 * real_laplacian
-    assert abs(standin_power[-1] - real_power[-1]) < np.log10(2)
-
-
-def test_real_files_copied_over_a_standin_are_labelled_real(tmp_path):
-    """The marker outlives the files it describes: the hashes, not the marker's presence, decide."""
-    digits_standin.write_mnist_standin(tmp_path, seed=0, train_count=20, test_count=10)
-    _, files = p3.load_mnist(tmp_path)
-    assert digits_standin.is_standin(tmp_path, "mnist", files)
-    digits_standin.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10, dtype=np.uint8) % 10)
-    assert not digits_standin.is_standin(tmp_path, "mnist", files)
-    svhn = {split: tmp_path / name for split, name in digits_standin.SVHN_FILES.items()}
-    digits_standin.write_svhn_standin(svhn, seed=0, train_count=20, test_count=10)
-    write_svhn(svhn["test"], n=10)
-    assert not digits_standin.is_standin(tmp_path, "svhn", svhn.values())
-
-
-def test_an_svhn_standin_of_any_size_is_written_on_request_and_never_over_files(tmp_path):
-    folder = tmp_path / "big"
-    p3.main(["--write-svhn-standin", str(folder), "--standin-svhn", "30", "12"])
-    svhn = {split: p3.load_svhn_mat(folder / name) for split, name in digits_standin.SVHN_FILES.items()}
-    assert len(svhn["train"][1]) == 30 and len(svhn["test"][1]) == 12
-    assert digits_standin.is_standin(folder, "svhn", [folder / n for n in digits_standin.SVHN_FILES.values()])
-    with pytest.raises(UserError, match="not empty"):
-        p3.main(["--write-svhn-standin", str(folder)])
+def test_data_comes_from_the_exam_folder_else_the_shipped_data_and_a_given_folder_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # data/problem3 is relative to where the script runs
+    _, _, source, files = p3.prepare_data(p3.parse_arguments([]))
+    assert source == {"svhn": "public: SVHN subset", "mnist": "public: MNIST"}
+    assert files[0] == SHIPPED_DATA / "svhn-subset" / "train_32x32.mat"
+    exam = tmp_path / "data" / "problem3"
+    exam.mkdir(parents=True)
+    write_svhn(exam / "train_32x32.mat")
+    write_svhn(exam / "test_32x32.mat")
+    args = p3.parse_arguments([])
+    svhn, _, source, _ = p3.prepare_data(args)
+    assert source == {"svhn": "exam", "mnist": "public: MNIST"} and len(svhn["train"][1]) == 7
+    assert args.svhn_dir == p3.EXAM_DATA and args.mnist_dir == SHIPPED_DATA / "mnist"  # recorded as read
+    given = tmp_path / "mine"
+    given.mkdir()
+    write_mnist_idx(given)
+    _, mnist, source, _ = p3.prepare_data(p3.parse_arguments(["--mnist-dir", str(given)]))
+    assert source["mnist"] == f"user folder {given}" and len(mnist["train"][1]) == 2
 
 
 def test_a_default_folder_with_only_mnist_test_files_is_never_overwritten(tmp_path, monkeypatch):
@@ -248,7 +214,7 @@ def test_the_target_encoder_is_trained_with_inverted_labels():
     assert losses["target_loss"] != pytest.approx(minimax, rel=1e-2)
 
 
-def test_quick_run_adda_holds_and_mse_collapses_on_standins(quick_outputs):
+def test_quick_run_adda_holds_and_mse_collapses(quick_outputs):
     """A --quick run is too short for ADDA to pull ahead (its first few hundred iterations dip, see
     the full runs' curves): it must not collapse, while the MSE variant must. Whether ADDA beats
     source-only is a full run's result, stated in the report from its JSON."""
@@ -256,7 +222,7 @@ def test_quick_run_adda_holds_and_mse_collapses_on_standins(quick_outputs):
     result = runs["problem3"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((root / "out" / "results" / "problem3.json").read_text())
-    assert results["data_source"] == {"svhn": "stand-in", "mnist": "stand-in"}
+    assert results["data_source"] == {"svhn": "public: SVHN subset", "mnist": "public: MNIST"}
     assert results["source"]["svhn_test_acc"] > 0.5
     assert results["adda"]["mean"] >= results["source_only_mnist_acc"] - 0.15
     assert results["adda"]["mean"] >= results["mse"]["mean"] + 0.3
@@ -282,7 +248,7 @@ def test_the_hand_in_alone_runs_all_three_problems(quick_outputs):
     hand_in = root / "hand-in"
     assert not (hand_in / "Makefile").exists() and not (hand_in / "tests").exists()
     assert (hand_in / "src" / "README.md").exists() and (hand_in / "src" / "requirements.txt").exists()
-    assert {p.name for p in hand_in.iterdir()} == {"doc", "src", "data", "runs"}
+    assert {p.name for p in hand_in.iterdir()} == {"doc", "src", "datasets", "runs"}  # datasets: linked in
 
 
 def test_a_missing_svhn_file_is_one_line_exit_2(run, tmp_path):

@@ -55,7 +55,8 @@ def test_the_pdf_prints_the_json_numbers(built_report):
     for name, value in expected.items():
         assert macros[name] == value, name
         assert value in flat, f"{name} = {value} is not in the PDF"
-    assert "stand-in" in flat and "quick" in flat  # the front page says which data, and how
+    assert "GTSRB" in flat and "quick" in flat  # the front page says which data, and how
+    assert "stand-in" not in flat
 
 
 def test_pdf_size_limit(built_report):
@@ -85,7 +86,7 @@ def test_report_without_results_is_a_clear_error(tmp_path):
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "r.tex")])
 
 
-def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1, 2)):
+def problem3_run(source_only, adda, mse, svhn="public: SVHN subset", mnist="public: MNIST", seeds=(0, 1, 2)):
     """A results file of Problem 3 with the fields the report reads, per-seed accuracies given."""
     def spread(values):
         mean = sum(values) / len(values)
@@ -105,49 +106,39 @@ def problem3_run(source_only, adda, mse, svhn="real", mnist="real", seeds=(0, 1,
             "mse": spread(mse)}
 
 
-def test_the_real_runs_paragraphs_come_from_their_runs_or_say_they_are_missing(tmp_path):
-    assert "not made" in report_numbers.real_mnist_macros(tmp_path)["PThreeRealMNIST"]
-    assert "not made" in report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHN"]
+def test_the_seed_table_and_monitoring_note_come_from_the_run():
     run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.118, 0.113, 0.114])
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
-    text = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHN"]
-    assert "74.0, 75.7, 72.0" in text and "ADDA beats source-only in every seed; gains +8.0 to +8.7" in text
-    assert "11.5\\,\\% on average, below source-only" in text
-    rows = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHNRows"]
+    assert "ADDA beats source-only in every seed; gains +8.0 to +8.7" in report_numbers.adda_outcome(run)
+    assert "11.5\\,\\% on average, below source-only" in report_numbers.mse_outcome(run)
+    rows = report_numbers.seed_rows(run)
     assert "1 & 85.0 & 67.0 & 75.7 & 11.3 \\\\" in rows and "73.9 $\\pm$ 1.9" in rows
-    monitor = report_numbers.real_svhn_macros(tmp_path)["PThreeRealSVHNMonitor"]
+    monitor = report_numbers.monitor_note(run)
     assert "score 70.7\\,\\% on average at iteration 0 (the whole test set: 65.7" in monitor
     assert "ends at 78.9\\,\\% (whole test set: 73.9" in monitor
     assert "a gain of +8.2 points there against +8.2 on the whole test set" in monitor
+    assert "on 2,000 MNIST test images spread evenly over the test set; there" in monitor
     run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.64  # seed 0 ends 15 points lower: +3.2 on average
     assert "a gain of +3.2 points there against +8.2" in report_numbers.monitored_gain(run)
-    assert "on 2,000 MNIST test images spread evenly over the test set; there" in monitor
     run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.0  # a loss there: a change, not a gain
     assert "a change of $-$" in report_numbers.monitored_gain(run)
-    run["adda"]["monitor"]["0"]["target_acc"][-1] = 0.79
-    run["data_source"]["svhn"] = "stand-in"
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
-    with pytest.raises(report_numbers.UserError, match="not a run on real SVHN and real MNIST"):
-        report_numbers.real_svhn_macros(tmp_path)
-    run["data_source"] = {"svhn": "stand-in", "mnist": "stand-in"}
-    (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(run))
-    with pytest.raises(report_numbers.UserError, match="not the real data set"):
-        report_numbers.real_mnist_macros(tmp_path)
 
 
 def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
     assert report_numbers.problem2_seeds_macros(tmp_path)["PTwoHaveSeeds"] == "0"
-    rows = [{"seed": 0, "trigger": "patch", "found": True, "poisoned_test_before": 0.04,
-             "poisoned_test_after": 0.98, "asr_before": 0.74, "asr_after": 0.0, "iou": 0.88},
-            {"seed": 1, "trigger": "border", "found": False, "poisoned_test_before": 0.42,
-             "poisoned_test_after": 0.5, "asr_before": 1.0, "asr_after": 0.3, "iou": 0.2}]
+    rows = [{"seed": 0, "trigger": "patch", "found": True, "poisoned_test_before": 0.04, "val_before": 0.997,
+             "poisoned_test_after": 0.98, "asr_before": 0.74, "asr_after": 0.0, "iou": 0.88,
+             "occlusion_changes": {"10": 7, "16": 10}, "n_explained": 10},
+            {"seed": 1, "trigger": "patch", "found": False, "poisoned_test_before": 0.42, "val_before": 0.95,
+             "poisoned_test_after": 0.5, "asr_before": 1.0, "asr_after": 0.3, "iou": 0.2,
+             "occlusion_changes": {"10": 9, "16": 10}, "n_explained": 10}]
     (tmp_path / "problem2_seeds.json").write_text(json.dumps({"rows": rows}))
     macros = report_numbers.problem2_seeds_macros(tmp_path)
     text = macros["PTwoSeeds"]
     assert "poisoned one in 1 of 2" in text and "scores 4--42" in text and "after it 50--98" in text
-    assert "from 74--100" in text and "to 0--30" in text and "IoU 0.88 with the truth" in text
-    assert "sticker or frame" in text.replace("frame or sticker", "sticker or frame")
-    assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & frame & no" in macros["PTwoSeedRows"]
+    assert "from 74--100" in text and "to 0--30" in text and "IoU 0.20--0.88 with the truth" in text
+    assert "changes the class at the trigger in 7, 9 of 10 explained images" in text
+    assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & 95.0 & no" in macros["PTwoSeedRows"]
+    assert "& 0.88 & 7 of 10 \\\\" in macros["PTwoSeedRows"]
 
 
 def test_the_real_photos_paragraph_of_problem2_counts_what_held(tmp_path):
@@ -172,34 +163,18 @@ def test_the_real_photos_paragraph_of_problem2_counts_what_held(tmp_path):
     assert "warning-sticker & 1 & warning signs & yes" in macros["PTwoRealPhotoRows"]
 
 
-def test_the_front_page_names_the_real_data_runs_when_they_exist(tmp_path):
-    p2, p3 = {"data_source": "stand-in"}, {"data_source": {"svhn": "stand-in", "mnist": "stand-in"}}
-    assert "real data" not in report_numbers.data_notice(p2, p3, False, tmp_path)
-    (tmp_path / "problem3_real_svhn.json").write_text("{}")
-    notice = report_numbers.data_notice(p2, p3, False, tmp_path)
-    assert "runs with real data} on one or both sides: real SVHN crops and the real MNIST." in notice
-    assert "photographs" not in notice
-    (tmp_path / "problem2_real_photos.json").write_text("{}")
-    assert "runs on real photographs" in report_numbers.data_notice(p2, p3, False, tmp_path)
-    (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
-                                                                             "mnist": "real"}, "seeds": [0]}))
-    assert ("paper's schedule length (SVHN: stand-in, MNIST: real)"
-            in report_numbers.data_notice(p2, p3, False, tmp_path))
-    assert "both generated \\textbf{stand-ins}" in report_numbers.data_notice(p2, p3, False, tmp_path)
-    (tmp_path / "problem3_long.json").write_text(json.dumps({"data_source": {"svhn": "stand-in",
-                                                                             "mnist": "stand-in"}, "seeds": [0, 1, 2]}))
-    (tmp_path / "problem3_real_svhn.json").unlink()
-    notice = report_numbers.data_notice({"data_source": "exam"}, p3, False, tmp_path)
-    assert notice.startswith("Problem 2 ran on the exam's traffic-sign data; in Problem 3")
-    assert "real data" not in notice and "Problem 3's 3d also reports 3 seeds at the paper's" in notice
+def test_the_front_page_names_the_data_each_problem_read():
+    p2 = {"data_source": "public: GTSRB photos, trigger planted"}
+    p3 = {"data_source": {"svhn": "public: SVHN subset", "mnist": "public: MNIST"}}
+    notice = report_numbers.data_notice(p2, p3, False)
+    assert notice.startswith("Problem 2: real GTSRB traffic-sign photographs (German signs)")
+    assert "SVHN: 5,000 real SVHN crops" in notice and "MNIST: the complete MNIST." in notice
+    assert "quick" not in notice and "quick" in report_numbers.data_notice(p2, p3, True)
+    notice = report_numbers.data_notice({"data_source": "exam"}, {"data_source": {"svhn": "exam", "mnist": "user folder my_mnist"}}, False)
+    assert notice == "Problem 2: the exam's files. Problem 3: SVHN: the exam's files; MNIST: user folder my\\_mnist."
 
 
 def test_a_results_file_from_an_older_script_is_a_clear_error(tmp_path):
-    (tmp_path / "problem3_real_mnist.json").write_text(json.dumps(
-        {"data_source": {"svhn": "stand-in", "mnist": "real"}, "adda": {"per_seed": [0.8]}}))
-    with pytest.raises(report_numbers.UserError, match="older version of problem3_adda.py"):
-        report_numbers.real_mnist_macros(tmp_path)
-
     for name in ("problem1", "problem2", "problem3"):  # the committed results, one field dropped
         shutil.copy(ROOT / "doc" / "results" / f"{name}.json", tmp_path)
     older = json.loads((tmp_path / "problem1.json").read_text())
@@ -276,23 +251,6 @@ def test_the_per_digit_sentence_names_the_digits_that_moved():
     assert "no digit class gains more than a point" in text and "largest gain" not in text
 
 
-def test_the_full_size_stand_in_is_compared_with_the_default_size_and_real_svhn():
-    def sized(run, images):
-        run["n_images"]["svhn_train"] = images
-        return run
-    full = sized(problem3_run([0.655, 0.67, 0.653], [0.666, 0.734, 0.685], [0.11] * 3), 73257)
-    smaller = sized(problem3_run([0.623, 0.634, 0.664], [0.643, 0.718, 0.658], [0.11] * 3), 20000)
-    real = sized(problem3_run([0.67, 0.672, 0.642], [0.741, 0.757, 0.72], [0.11] * 3), 4000)
-    text = report_numbers.size_comparison(full, smaller, real)
-    assert "source-only moves from 64.0 to 65.9\\,\\% and ADDA's mean gain from +3.3 to +3.6 points" in text
-    assert "changes the gain by no more than a point" in text
-    assert "fewer still (4,000), gain +7.8 (above): the size of the source set is not what keeps" in text
-    full["adda"]["mean"] += 0.05  # five points more from the larger set
-    text = report_numbers.size_comparison(full, smaller, real)
-    assert "the larger source set raises the gain" in text and "not what keeps" not in text
-    assert "fewer still" not in report_numbers.size_comparison(full, smaller, None)
-
-
 def test_the_monitored_peak_sentence_follows_the_curves():
     run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.11] * 3)
     run["adda"]["monitor"] = {"0": {"iteration": [0, 800, 1500], "target_acc": [0.66, 0.794, 0.743]},
@@ -322,7 +280,7 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     assert "ends at 0.43 (below" in text
     assert "No default-length run" in text
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    (tmp_path / "problem3.json").write_text(json.dumps(default))
     text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     assert "ends at 74.0" in text and "4.0 points below the default schedule" in text
     run["adda"]["per_seed"] = [0.75]
@@ -336,7 +294,7 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
 
 def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(tmp_path):
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    (tmp_path / "problem3.json").write_text(json.dumps(default))
     run = problem3_run([0.66, 0.67, 0.64], [0.78, 0.79, 0.75], [0.1] * 3)
     run["adda"]["discriminator_loss_final"] = [0.43, 0.45, 0.47]
     run["adda"]["monitor"] = {str(seed): {"iteration": [0, 5000, 10000], "target_acc": [0.7, 0.72 + d, 0.78 + d]}
@@ -365,7 +323,7 @@ def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(
 
 def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_models(tmp_path):
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
+    (tmp_path / "problem3.json").write_text(json.dumps(default))
     run = problem3_run([0.66], [0.80], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": {"iteration": [0, 5000, 10000], "target_acc": [0.7, 0.75, 0.8]}}
@@ -376,8 +334,8 @@ def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_mod
     assert "No default-length run" in text and "no seed with the same source model" in text
     run["seeds"], run["adda"]["monitor"] = [0], {"0": run["adda"]["monitor"]["5"]}
     default["quick"] = True
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(default))
-    assert "problem3_real_svhn.json is a --quick run" in long_run_text(tmp_path, run)
+    (tmp_path / "problem3.json").write_text(json.dumps(default))
+    assert "problem3.json is a --quick run" in long_run_text(tmp_path, run)
     run["adda"]["monitor"]["0"]["iteration"] = [0, 100, 200]  # not the paper's length
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
     macros = report_numbers.long_run_macros(tmp_path)
@@ -462,17 +420,13 @@ def test_small_wordings_follow_the_numbers(tmp_path):
     run["adda"]["per_class_seed0"] = [0.9] + [0.5] * 9
     assert "1 of the 10 digit classes gains more than a point" in report_numbers.per_digit_change(run)
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
-    p2["data_source"] = "real photos with a planted trigger"
-    words = report_numbers.problem2_macros(p2)["PTwoSourceWords"]
-    assert words == "real photos with a planted trigger"  # only the stand-in is called generated
+    p2["data_source"] = "user folder my_signs"
+    assert report_numbers.problem2_macros(p2)["PTwoSourceWords"] == "user folder my\\_signs"
 
 
 def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_path):
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
     run["mse"] = None
-    (tmp_path / "problem3_real_svhn.json").write_text(json.dumps(run))
-    with pytest.raises(report_numbers.UserError, match="made with --no-mse"):
-        report_numbers.real_svhn_macros(tmp_path)
     run["adda"]["discriminator_loss_final"] = [0.5]
     run["adda"]["monitor"] = {"0": {"iteration": [0, 10000], "target_acc": [0.7, 0.75]}}
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))

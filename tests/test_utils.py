@@ -100,7 +100,8 @@ def test_cuda_without_a_gpu_is_a_user_error():
 
 
 def test_given_paths_are_told_apart_from_defaults():
-    parser = utils.common_parser("x", default_data_dir="data/p")
+    parser = utils.common_parser("x")
+    parser.add_argument("--data-dir", action=utils.PathFlag, default="data/p")
     assert parser.parse_args([]).given_paths == []
     assert parser.parse_args(["--data-dir", "data/p"]).given_paths == ["data_dir"]
 
