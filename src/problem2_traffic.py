@@ -353,15 +353,15 @@ def evaluate(model, data, mean, std):
     return report
 
 
-def choose_explained(data, class_index, count, seed):
-    """The training images of one class that 2d-2h explain: seeded, and spread over sign types and
-    physical signs where the file names tell them (round robin over the types, one image per sign),
-    so that ten images are not ten frames of three signs of one type. Indices into data["train"]."""
-    members = torch.nonzero(data["train"][1] == class_index).flatten().tolist()
+def spread_over_signs(paths, labels, class_index, count, seed):
+    """`count` images of one class, seeded, and spread over sign types and physical signs where
+    the file names tell them (round robin over the types, one image per sign), so that ten images
+    are not ten frames of three signs of one type. Indices into `labels`."""
+    members = torch.nonzero(labels == class_index).flatten().tolist()
     order = np.random.default_rng(seed).permutation(len(members))
     by_type, signs_seen, rest = {}, set(), []
     for k in order:
-        path = data["listed_train_paths"][members[k]]
+        path = paths[members[k]]
         sign = group_of(path) or path
         (rest if sign in signs_seen else by_type.setdefault(subtype_of(path), [])).append(members[k])
         signs_seen.add(sign)
@@ -719,18 +719,17 @@ def short_name(name):
     return name.replace(" signs", "").replace(" limits", " limit")
 
 
-def plot_examples(data, source, out):
+def plot_examples(data, seed, out):
     images, labels = data["train"]
     fig, axes = plt.subplots(len(data["classes"]), 8, figsize=(8, 5.2))
     for row, name in enumerate(data["classes"]):
-        index = torch.nonzero(labels == row).flatten()[:8]
+        index = spread_over_signs(data["listed_train_paths"], labels, row, 8, seed)
         for col, i in enumerate(index):
             show(axes[row, col], images[i])
         axes[row, 0].set_ylabel(name, fontsize=report_points(fig, 8.5), rotation=0, ha="right", va="center")
         for col in range(len(index), 8):
             axes[row, col].axis("off")
-    fig.suptitle(f"training images at the network's input size ({source} data)",
-                 fontsize=report_points(fig, 9.5))
+    fig.suptitle("training images at the network's input size", fontsize=report_points(fig, 9.5))
     save_figure(fig, out, "p2_training_examples")
 
 
@@ -769,15 +768,16 @@ def plot_confusions(report, classes, out, name, title):
     save_figure(fig, out, name)
 
 
-def plot_test_predictions(data, report, out, name):
+def plot_test_predictions(data, report, seed, out, name):
     images, labels = data["test"]
+    paths = [path for path, _ in data["test_samples"]]
     predictions = report["test"]["predictions"]
     # Drawn at about the size it has in the report, so 9-10 pt here stays readable there.
     fig, axes = plt.subplots(len(data["classes"]), 6, figsize=(5.6, 5.6))
     for ax in axes.flat:
         bare(ax)
     for row in range(len(data["classes"])):
-        for col, i in enumerate(torch.nonzero(labels == row).flatten()[:6]):
+        for col, i in enumerate(spread_over_signs(paths, labels, row, 6, seed)):
             wrong = predictions[i] != row
             show(axes[row, col], images[i])
             axes[row, col].set_title(short_name(data["classes"][predictions[i]]), fontsize=8.5,
@@ -1043,7 +1043,7 @@ def start_run(args):
 
 
 def answer_2b(run):
-    plot_examples(run.data, run.data_source, run.out)
+    plot_examples(run.data, run.args.seed, run.out)
     model, history = train_classifier("before", run.data, run)
     return {"model": model, "history": history}
 
@@ -1058,8 +1058,9 @@ def answer_2c(run, first):
           f"{report['val']['per_class'][name]:.3f} -> test {report['test']['per_class'][name]:.3f}")
     plot_confusions(report, run.classes, run.out, "p2_confusion_before",
                     "before the fix: validation against test")
-    plot_test_predictions(run.data, report, run.out, "p2_test_predictions_before")
-    explain_index = choose_explained(run.data, index, run.args.n_explain, run.args.seed)
+    plot_test_predictions(run.data, report, run.args.seed, run.out, "p2_test_predictions_before")
+    explain_index = spread_over_signs(run.data["listed_train_paths"], run.data["train"][1], index,
+                                      run.args.n_explain, run.args.seed)
     return {"name": name, "index": index, "drops": drops,
             "clean_test_recall": report["test"]["per_class"][name],
             "explain_index": explain_index,
@@ -1195,7 +1196,7 @@ def answer_2f_2g(run, first, failing, localised):
     plot_curves({"before": first["history"], "after": history}, run.out)
     plot_confusions(report, run.classes, run.out, "p2_confusion_after",
                     "after the fix: validation against test")
-    plot_test_predictions(run.data, report, run.out, "p2_test_predictions_after")
+    plot_test_predictions(run.data, report, run.args.seed, run.out, "p2_test_predictions_after")
     plot_accuracy_before_after(first["report"], report, run.classes, failing["name"], run.out)
     return {"model": model, "history": history, "report": report, "mask": mask, "rounds": rounds,
             "attack_success_rate": asr, "fixed_dir": fixed_dir}

@@ -596,7 +596,7 @@ def show_digit(ax, image):
     ax.axis("off")
 
 
-def plot_examples(svhn, mnist, data_source, out):
+def plot_examples(svhn, mnist, out):
     fig, axes = plt.subplots(3, 12, figsize=(9, 2.7))
     rows = [("SVHN", svhn["train"][0][:12], svhn["train"][1]),
             ("SVHN, network input", svhn["train"][0][:12], svhn["train"][1]),
@@ -606,8 +606,7 @@ def plot_examples(svhn, mnist, data_source, out):
         for col in range(12):
             show_digit(axes[row, col], shown[col])
             axes[row, col].set_title(str(int(labels[col])), fontsize=8)
-        source = data_source["mnist" if name == "MNIST" else "svhn"]
-        axes[row, 0].text(-6, 16, f"{name}\n({source})", ha="right", va="center", fontsize=8)
+        axes[row, 0].text(-6, 16, name.replace(", ", "\n"), ha="right", va="center", fontsize=8)
     save_figure(fig, out, "p3_examples")
 
 
@@ -800,7 +799,7 @@ def main(argv=None):
     print(f"Problem 3: SVHN ({data_source['svhn']}) {len(svhn['train'][1])} train / "
           f"{len(svhn['test'][1])} test; MNIST ({data_source['mnist']}) {len(mnist['train'][1])} "
           f"train / {len(mnist['test'][1])} test; seeds {seeds} (device {device})")
-    plot_examples(svhn, mnist, data_source, out)
+    plot_examples(svhn, mnist, out)
 
     sources, shapes = answer_3a(svhn, seeds, args, checkpoints, device, out)
     source_only = answer_3b(sources, mnist, args, device, out)

@@ -163,9 +163,6 @@ def problem2_sentences(p2):
         f"(\\emph{{{worst_other}}})." if worst_drop > 0 else
         "None of the other classes is worse on test than on validation.")
     where = where_in_image(loc["box"], loc["edge_band_px"])
-    if "clean_test_neutralised" not in loc:  # its bar compared with unpatched test images
-        raise UserError("problem2.json: made by an older version of problem2_traffic.py (its "
-                        "localisation bar is not the same-patch one); run `make problem2` again")
     neutralised_clean = loc["clean_test_neutralised"]
     sentences["PTwoEvidenceWhere"] = (
         f"The evidence that sets the failing class apart from the others lies {where} (box "
@@ -321,7 +318,7 @@ def problem2_macros(p2):
     classes, failing = p2["classes"], p2["failing_class"]
     before, after = p2["before"], p2["after"]
     loc = p2["localisation"]
-    macros = {"PTwoSource": p2["data_source"], "PTwoFailingClass": failing,
+    macros = {"PTwoFailingClass": failing,
               "PTwoSourceWords": data_words(p2["data_source"]),
               "PTwoGroupedSplit": "1" if "grouped" in p2["split"] else "0",
               "PTwoPlanted": "1" if p2.get("truth") else "0",
@@ -344,15 +341,12 @@ def problem2_macros(p2):
               "PTwoValAccAfter": pct(after["val_acc"]), "PTwoTestAccAfter": pct(after["test_acc"]),
               "PTwoFailingValBefore": pct(before["val_per_class"][failing]),
               "PTwoFailingTestBefore": pct(before["test_per_class"][failing]),
-              "PTwoFailingTestAfter": pct(after["test_per_class"][failing]),
               "PTwoBox": ", ".join(f"{v:.2f}" for v in p2["trigger_box"]),
               "PTwoRegionArea": pct(p2["explanation"]["region_area_share"]),
               "PTwoMargin": str(loc["margin_px"]), "PTwoLocStride": str(loc["localisation_stride_px"]),
               "PTwoNExplain": str(len(p2["explained_train_files"])),
-              "PTwoASRBar": pct(p2["attack_success_rate"]["bar"], 0),
               "PTwoEdgeBand": (f"here it does, and a {loc['edge_band_px']}\\,px band was added"
-                               if loc["edge_band_px"] else "here it does not, and no band was added"),
-              "PTwoIoU": "n/a (exam data)" if p2["trigger_iou"] is None else f"{p2['trigger_iou']:.2f}"}
+                               if loc["edge_band_px"] else "here it does not, and no band was added")}
     macros.update(problem2_sentences(p2))
     failing_index = classes.index(failing)
     confused = sorted(((count, classes[j]) for j, count in enumerate(before["test_confusion"][failing_index])
@@ -389,7 +383,7 @@ def problem3_macros(p3):
               "PThreeSourceOnly": pct(p3["source_only_mnist_acc"]),
               "PThreeSourceOnlyStd": pct(p3["source_only"]["std"]),
               "PThreeADDAMean": pct(p3["adda"]["mean"]), "PThreeADDAStd": pct(p3["adda"]["std"]),
-              "PThreeMSEMean": pct(p3["mse"]["mean"]), "PThreeMSEStd": pct(p3["mse"]["std"]),
+              "PThreeMSEMean": pct(p3["mse"]["mean"]),
               "PThreeNSeeds": str(len(seeds)),
               "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
               "PThreeADDALrs": (f"{settings['lr_target']:g} for both the target encoder and the "
@@ -413,10 +407,7 @@ def problem3_macros(p3):
                                           len(p3["adda"]["discriminator_loss_final"])), 3)}
     source_variance = p3["source_feature_statistics"]
     first_seed = str(seeds[0])
-    target_mse = p3["mse"]["feature_statistics"][first_seed]["target_total_variance"]
     macros["PThreeVarSource"] = f"{source_variance['source_total_variance']:.0f}"
-    macros["PThreeVarTargetBefore"] = f"{source_variance['target_total_variance']:.0f}"
-    macros["PThreeVarTargetMSE"] = num(target_mse, 2)
     macros["PThreeVarTargetADDA"] = f"{p3['adda']['feature_statistics'][first_seed]['target_total_variance']:.0f}"
     macros["PThreeFirstSeed"] = first_seed
     macros["PThreeSeedRows"] = seed_rows(p3)
@@ -567,11 +558,9 @@ def monitor_note(run):
 
 
 def monitored_images(run):
-    """Which MNIST test images the curves read (problem3_adda.spread_subset). Results made before
-    the subset was spread have no monitor_subset: main() names the file as made by an older version."""
+    """Which MNIST test images the curves read (problem3_adda.spread_subset)."""
     count = min(run["arguments"]["monitor_images"], run["n_images"]["mnist_test"])
-    where = {"spread": "spread evenly over the test set"}[run["adda"]["monitor_subset"]]
-    return f"{count:,} MNIST test images {where}"
+    return f"{count:,} MNIST test images spread evenly over the test set"
 
 
 def monitored_start_end(run):
@@ -597,19 +586,9 @@ def monitored_gain(run):
             f"{signed(whole)} on the whole test set")
 
 
-def optional_run(results_dir, name, needs_mse=True):
-    """An optional Problem 3 results file and its path; (None, path) when it was not made. Only the
-    long run may come without the MSE variant (--no-mse)."""
-    path = results_dir / f"{name}.json"
-    if not path.exists():
-        return None, path
-    run = load(results_dir, name)
-    if "seeds" not in run or "per_seed" not in run.get("source_only", {}):
-        raise UserError(f"{path}: made by an older version of problem3_adda.py (no whole-pipeline "
-                        f"seeds); make it again, or delete it")
-    if needs_mse:
-        require_mse(run, path)
-    return run, path
+def optional_results(results_dir, name):
+    """A side run's results file (seeds, battery, long run); None when it was not made."""
+    return load(results_dir, name) if (results_dir / f"{name}.json").exists() else None
 
 
 def require_mse(run, path):
@@ -643,7 +622,7 @@ PAPER_ITERATIONS = 10000  # ADDA's published svhn-mnist recipe (Tzeng et al. 201
 def long_run_macros(results_dir):
     """Seeds at the paper's schedule (`make problem3-long`): does accuracy plateau or collapse, and
     where does the default length stop against it?"""
-    run, _ = optional_run(results_dir, "problem3_long", needs_mse=False)
+    run = optional_results(results_dir, "problem3_long")
     if run is None:
         return {"PThreeLongRun": "The long run was not made for this report; \\texttt{make problem3-long} "
                                  "makes it.", "PThreeHaveLongRun": "0", "PThreeLongCaption": ""}
@@ -767,13 +746,10 @@ def compare_with_default(long_run, run, seeds):
 
 def check_rows(results_dir, name):
     """The rows of a Problem 2 check's --json file (one per run); None when it was not made."""
-    path = results_dir / f"{name}.json"
-    if not path.exists():
-        return None
-    rows = load(results_dir, name)["rows"]
-    if not rows:
-        raise UserError(f"{path}: holds no runs")
-    return rows
+    check = optional_results(results_dir, name)
+    if check is not None and not check["rows"]:
+        raise UserError(f"{results_dir / name}.json: holds no runs")
+    return check and check["rows"]
 
 
 def before_after_cells(row):
@@ -897,18 +873,10 @@ def main(argv=None):
                   f"code's (make it again with --fresh)")
     quick = any(p["quick"] for p in (p1, p2, p3))
     macros = {"Candidate": tex_escape(args.candidate)}
-    # Each results file's macros; a field an older script did not write is a one-line error.
-    for name, build in (("problem3", lambda: {"DataNotice": data_notice(p2, p3, quick)}),
-                        ("problem1", lambda: problem1_macros(p1)), ("problem2", lambda: problem2_macros(p2)),
-                        ("problem3", lambda: problem3_macros(p3)),
-                        ("problem2_seeds", lambda: problem2_seeds_macros(args.results)),
-                        ("problem2_real_photos", lambda: problem2_real_photos_macros(args.results)),
-                        ("problem3_long", lambda: long_run_macros(args.results))):
-        try:
-            macros.update(build())
-        except KeyError as missing:
-            raise UserError(f"{args.results / name}.json: has no field {missing}: written by an older "
-                            f"version of the scripts; make it again (README, 'make help')") from None
+    for part in ({"DataNotice": data_notice(p2, p3, quick)}, problem1_macros(p1), problem2_macros(p2),
+                 problem3_macros(p3), problem2_seeds_macros(args.results),
+                 problem2_real_photos_macros(args.results), long_run_macros(args.results)):
+        macros.update(part)
     lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
     lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]
     args.output.write_text("\n".join(lines) + "\n")
