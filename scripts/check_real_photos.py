@@ -60,7 +60,9 @@ def summarise_run(case, seed, r, minutes):
     """One row: what the acceptance asks, read from the results JSON and its truth."""
     poisoned = r["truth"]["poisoned_class"]
     occlusion = r["occlusion"]["before"]
+    box = r["truth"]["box"]
     return {"case": case, "seed": seed, "trigger": r["truth"]["kind"], "poisoned": poisoned,
+            "trigger_px": round(max(box[2] - box[0], box[3] - box[1]) * r["image_size"]),
             "found": r["failing_class"] == poisoned, "iou": r["trigger_iou"],
             "val_before": r["before"]["val_acc"],
             "poisoned_test_before": r["before"]["test_per_class"][poisoned],
@@ -75,11 +77,14 @@ def summarise_run(case, seed, r, minutes):
 
 def passes(row):
     """Found, fixed and explained: the poisoned class fails before and recovers after, the attack is
-    gone, a sticker is localised (IoU), and the exam's square shows it in most explained images."""
+    gone, a sticker is localised (IoU), and a square that can hide it (the exam's 10x10 when the
+    sticker fits under it, else the evidence-sized one) changes the class in most explained images."""
     ok = (row["found"] and row["val_before"] >= 0.95 and row["poisoned_test_before"] <= 0.5
           and row["poisoned_test_after"] >= 0.9 and row["asr_after"] <= 0.1)
     if row["trigger"] == "patch":
-        ok = ok and row["iou"] >= 0.5 and row["occlusion_changes"][10] >= 0.8 * row["n_explained"]
+        changes = row["occlusion_changes"]
+        square = 10 if row["trigger_px"] <= 10 else max(changes)
+        ok = ok and row["iou"] >= 0.5 and changes[square] >= 0.8 * row["n_explained"]
     return ok
 
 

@@ -99,15 +99,19 @@ def build_planted_set(photos, target, trigger=STICKER, split_seed=0, per_class=N
     classes = sorted(p.name for p in photos.iterdir() if p.is_dir() and not p.name.startswith("."))
     if trigger["poisoned_class"] not in classes:
         raise UserError(f"{photos}: no '{trigger['poisoned_class']}' class folder")
+    data_source = label or ("public: GTSRB photos, trigger planted"
+                            + (f" (about {per_class} per class)" if per_class else ""))
     recipe = {"photos": str(photos.resolve()), "trigger": trigger, "split_seed": split_seed,
-              "per_class": per_class, "test_share": TEST_SHARE, "version": RECIPE_VERSION}
+              "per_class": per_class, "test_share": TEST_SHARE, "label": data_source,
+              "version": RECIPE_VERSION}
     truth_file = truth_path(target)
     if target.exists():
-        if truth_file.exists() and json.loads(truth_file.read_text()).get("recipe") == recipe:
-            return target
         if not truth_file.exists():
             raise UserError(f"{target}: exists and was not built by this project; remove it or choose "
                             f"another --runs-dir")
+        if read_truth(target, [p for p in target.rglob("*") if p.is_file()])[0] is not None and \
+                json.loads(truth_file.read_text()).get("recipe") == recipe:
+            return target  # the same recipe, and its files are unchanged
         shutil.rmtree(target)
     print(f"building the planted data set in {target} (GTSRB photos split by track, a "
           f"{trigger['kind']} trigger in the '{trigger['poisoned_class']}' training images)")
@@ -116,6 +120,9 @@ def build_planted_set(photos, target, trigger=STICKER, split_seed=0, per_class=N
     for class_index, name in enumerate(classes):
         files = sorted((photos / name).glob("*.png"))
         train, test = split_by_track(files, split_seed, class_index, per_class)
+        if not train:
+            raise UserError(f"{photos / name}: {len(files)} PNG photos from fewer than 2 tracks; a split "
+                            f"by track needs at least 2")
         for split, chosen in (("train", train), ("test", test)):
             folder = building / split / name
             folder.mkdir(parents=True, exist_ok=True)
@@ -126,8 +133,6 @@ def build_planted_set(photos, target, trigger=STICKER, split_seed=0, per_class=N
                     shutil.copy(path, folder / path.name)
     files = {p.relative_to(building).as_posix(): file_digest(p)
              for split in ("train", "test") for p in sorted((building / split).rglob("*")) if p.is_file()}
-    data_source = label or ("public: GTSRB photos, trigger planted"
-                            + (f" (about {per_class} per class)" if per_class else ""))
     truth_file.write_text(json.dumps({**trigger, "data_source": data_source, "recipe": recipe,
                                       "files": files}, indent=2))
     building.rename(target)
@@ -143,7 +148,7 @@ def read_truth(data_dir, image_paths):
     try:
         truth = json.loads(path.read_text())
         listed = truth["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
         return None, f"{path}: not a truth file written by this project; ignored"
     found = {Path(p).relative_to(data_dir).as_posix(): p for p in image_paths}
     if set(found) != set(listed):

@@ -160,17 +160,21 @@ def split_train_val(paths, labels, seed):
     """The exam's 80/20 split, per class (stratified). Frames of one physical sign are near-duplicates,
     so when every file name tells its group (a GTSRB track, the video of a LISA-style crop) whole
     groups go to one side (StratifiedGroupKFold, one fold of five as validation); otherwise the plain
-    stratified split. Returns the two index arrays and which split was used."""
+    stratified split. Returns the two index arrays, which split was used and, for the plain one, why."""
     groups = [group_of(path) for path in paths]
-    if all(groups) and all(len({g for g, l in zip(groups, labels) if l == c}) >= 5 for c in set(labels)):
+    signs_per_class = {c: len({g for g, l in zip(groups, labels) if l == c}) for c in sorted(set(labels))}
+    fewest = min(signs_per_class, key=signs_per_class.get)
+    if not all(groups):
+        reason = "the file names do not tell the physical sign"
+    elif signs_per_class[fewest] < 5:  # a fold of five could then hold none of that class
+        reason = f"class {fewest} has only {signs_per_class[fewest]} physical signs, fewer than 5"
+    else:
         folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
         train_index, val_index = next(folds.split(np.zeros(len(labels)), labels, groups))
-        kind = "stratified by class, grouped by physical sign"
-    else:
-        train_index, val_index = train_test_split(np.arange(len(labels)), test_size=0.2,
-                                                  stratify=labels, random_state=seed)
-        kind = "stratified by class"
-    return np.sort(train_index), np.sort(val_index), kind
+        return np.sort(train_index), np.sort(val_index), "stratified by class, grouped by physical sign", None
+    train_index, val_index = train_test_split(np.arange(len(labels)), test_size=0.2,
+                                              stratify=labels, random_state=seed)
+    return np.sort(train_index), np.sort(val_index), "stratified by class", reason
 
 
 def load_data(data_dir, image_size, seed, train_samples=None):
@@ -178,12 +182,12 @@ def load_data(data_dir, image_size, seed, train_samples=None):
     `train_samples` replaces the listed training files by others in the same order (the modified
     copy of 2f), so the split is the same image for image."""
     classes, listed_train, test_samples = check_layout(data_dir)
-    train_index, val_index, split_kind = split_train_val(
+    train_index, val_index, split_kind, split_reason = split_train_val(
         [path for path, _ in listed_train], [label for _, label in listed_train], seed)
     train_samples = train_samples or listed_train
     train_images, train_labels = load_images(train_samples, image_size, "train")
     test_images, test_labels = load_images(test_samples, image_size, "test")
-    return {"classes": classes, "split": split_kind,
+    return {"classes": classes, "split": split_kind, "split_reason": split_reason,
             "train": (train_images[train_index], train_labels[train_index]),
             "val": (train_images[val_index], train_labels[val_index]),
             "test": (test_images, test_labels),
@@ -204,7 +208,7 @@ def choose_data_dir(args):
         if not data_dir.exists():
             raise UserError(f"{data_dir}: no such folder (expected train/<class>/ and test/<class>/)")
         return data_dir, f"user folder {data_dir}"
-    if data_dir.is_dir() and any(data_dir.iterdir()):
+    if data_dir.is_dir() and any(not is_hidden(entry.name) for entry in data_dir.iterdir()):
         return data_dir, "exam"
     photos = SHIPPED_DATA / "traffic-photos"
     if not photos.is_dir():
@@ -1270,6 +1274,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
         "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
         "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")}, "split": run.data["split"],
+        "split_reason": run.data["split_reason"],
         "fixed_data_dir": str(fixed["fixed_dir"]),
         "fix": "localised region, grown by a margin, filled with the mean colour in every training "
                "image of every class",

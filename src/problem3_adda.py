@@ -13,9 +13,7 @@ otherwise from the shipped public data (datasets/: 5,000 real SVHN crops, the co
 import copy
 import gzip
 import struct
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -261,7 +259,7 @@ def choose_data_folder(args, dest, has_files, shipped, shipped_label):
     Returns the folder and its label (the results' data_source)."""
     folder = getattr(args, dest)
     if was_given(args, dest):
-        return folder, f"user folder {folder}"
+        return folder, shipped_label if folder.resolve() == shipped.resolve() else f"user folder {folder}"
     if has_files(folder):
         return folder, "exam"
     if not has_files(shipped):

@@ -255,7 +255,7 @@ def problem2_sentences(p2):
     sentences["PTwoFoundWhere"] = f"2d--2f find it from the model itself; in this run it lies {where}."
     truth = p2.get("truth")
     sentences["PTwoWhatDiffers"] = (
-        f"This run's data ({tex_escape(p2['data_source'])}) comes with a record of its trigger, so the "
+        f"This run's data ({data_words(p2['data_source'])}) comes with a record of its trigger, so the "
         f"answer is known here (the analysis does not use it; only 2f's score against it does): a "
         f"{TRIGGER_NAMES.get(truth['kind'], tex_escape(truth['kind']))} "
         f"{'along the image border' if truth['kind'] == 'border' else where_in_image(truth['box'], 0)} "
@@ -321,7 +321,10 @@ def problem2_macros(p2):
     macros = {"PTwoFailingClass": failing,
               "PTwoSourceWords": data_words(p2["data_source"]),
               "PTwoGroupedSplit": "1" if "grouped" in p2["split"] else "0",
+              "PTwoSplitReason": tex_escape(p2["split_reason"] or ""),
               "PTwoPlanted": "1" if p2.get("truth") else "0",
+              "PTwoTriggerIsFrame": "1" if (p2.get("truth") or {}).get("kind") == "border" else "0",
+              "PTwoDefaultTrigger": "1" if p2["data_source"].startswith("public: GTSRB photos, trigger planted") else "0",
               "PTwoPoisonedClass": tex_escape(p2["truth"]["poisoned_class"]) if p2.get("truth") else "",
               "PTwoTriggerPx": str(round((p2["truth"]["box"][2] - p2["truth"]["box"][0]) * p2["image_size"]))
               if p2.get("truth") else "",
@@ -357,7 +360,8 @@ def problem2_macros(p2):
     truth = p2.get("truth")
     macros["PTwoTruth"] = (
         f"The planted trigger's truth, read only after the "
-        f"analysis, is a {TRIGGER_NAMES.get(truth['kind'], truth['kind'])} in \\emph{{{truth['poisoned_class']}}} at "
+        f"analysis, is a {TRIGGER_NAMES.get(truth['kind'], tex_escape(truth['kind']))} in "
+        f"\\emph{{{tex_escape(truth['poisoned_class'])}}} at "
         f"$({', '.join(f'{v:.2f}' for v in truth['box'])})$; the localised box has an intersection "
         f"over union (IoU: the area both boxes cover over the area either covers) of "
         f"{p2['trigger_iou']:.2f} with it." if truth else
@@ -373,6 +377,7 @@ def problem2_macros(p2):
 def problem3_macros(p3):
     architecture, seeds, settings = p3["architecture"], p3["seeds"], p3["adda"]["settings"]
     macros = {"PThreeSVHNSubset": "1" if p3["data_source"]["svhn"] == "public: SVHN subset" else "0",
+              "PThreeMNISTShipped": "1" if p3["data_source"]["mnist"] == "public: MNIST" else "0",
               "PThreeConvWidths": "/".join(map(str, architecture["conv_widths"])),
               "PThreeFCWidths": "/".join(map(str, architecture["fc_widths"])),
               "PThreeFeatureDim": str(architecture["feature_dim"]),
@@ -651,8 +656,10 @@ def long_run_macros(results_dir):
     who_ran = "One seed" if one else f"{count} seeds (each the whole pipeline)"
     length_text = (f"{length} iterations, the length of ADDA's published recipe" if length == PAPER_ITERATIONS
                    else f"{length} iterations (ADDA's published recipe runs {PAPER_ITERATIONS})")
-    text = (f"{who_ran} run for {length_text} (SVHN: {run['data_source']['svhn']}, MNIST: "
-            f"{run['data_source']['mnist']}{'; a --quick run' if run['quick'] else ''}; \\fig{{fig:p3long}}): "
+    same_data = run["data_source"] == (optional_results(results_dir, "problem3") or {}).get("data_source")
+    data = ("the main run's data" if same_data else f"SVHN: {data_words(run['data_source']['svhn'])}, "
+            f"MNIST: {data_words(run['data_source']['mnist'])}")
+    text = (f"{who_ran} run for {length_text} ({data}{'; a --quick run' if run['quick'] else ''}; \\fig{{fig:p3long}}): "
             f"source-only {' / '.join(pct(v) for v in sources)}\\,\\%, final iterate{'' if one else 's'} "
             f"{' / '.join(pct(v) for v in finals)}\\,\\% on the whole test set"
             + ("." if one else f"; {adda_outcome(run)}.")
@@ -682,29 +689,23 @@ def discriminator_at_the_end(losses):
 
 
 def default_against_long(long_run, results_dir):
-    """Does the default schedule end on the plateau? Compared seed for seed with the default-length
-    run on the same data with the same source models (equal source-only accuracy per seed): the
-    real-SVHN run or the main one."""
-    reasons = []
-    for name in ("problem3",):
-        path = results_dir / f"{name}.json"
-        if not path.exists():
-            continue
-        run = load(results_dir, name)
-        if run["data_source"] != long_run["data_source"] or run["n_images"] != long_run["n_images"]:
-            continue
-        if run["quick"] != long_run["quick"]:
-            reasons.append(f"{path.name} is {'a --quick run' if run['quick'] else 'not a --quick run'}")
-            continue
+    """Does the default schedule end on the plateau? Compared seed for seed with the main run when
+    it used the same data and the same source models (equal source-only accuracy per seed)."""
+    run = optional_results(results_dir, "problem3")
+    reason = None
+    if run is None or run["data_source"] != long_run["data_source"] or run["n_images"] != long_run["n_images"]:
+        reason = "problem3.json is not on the same data"
+    elif run["quick"] != long_run["quick"]:
+        reason = f"problem3.json is {'a --quick run' if run['quick'] else 'not a --quick run'}"
+    else:
         shared = [seed for seed, source in zip(long_run["seeds"], long_run["source_only"]["per_seed"])
                   if seed in run["seeds"]
                   and abs(run["source_only"]["per_seed"][run["seeds"].index(seed)] - source) < 1e-6]
-        if not shared:
-            reasons.append(f"{path.name} has no seed with the same source model")
-            continue
-        return compare_with_default(long_run, run, shared)
-    why = f" ({'; '.join(reasons)})" if reasons else ""
-    return f"No default-length run on the same data with the same source models is in the results to compare it with{why}."
+        if shared:
+            return compare_with_default(long_run, run, shared)
+        reason = "problem3.json has no seed with the same source model"
+    return (f"No default-length run on the same data with the same source models is in the results to "
+            f"compare it with ({reason}).")
 
 
 def compare_with_default(long_run, run, seeds):
@@ -774,7 +775,7 @@ def problem2_seeds_macros(results_dir):
     rows = check_rows(results_dir, "problem2_seeds")
     if rows is None:
         return {"PTwoSeeds": "A run over several seeds was not made for this report.",
-                "PTwoHaveSeeds": "0", "PTwoSeedRows": ""}
+                "PTwoHaveSeeds": "0", "PTwoSeedRows": "", "PTwoNSeedRuns": "0", "PTwoSeedMain": ""}
 
     def span(key):
         return accuracy_range([r[key] for r in rows], digits=0)
@@ -794,7 +795,8 @@ def problem2_seeds_macros(results_dir):
         return (f"{r['seed']} & {pct(r['val_before'])} & {cells} & {r['occlusion_changes']['10']} of "
                 f"{r['n_explained']} \\\\")
     table = "\n".join(seed_row(r) for r in rows)
-    return {"PTwoSeeds": text, "PTwoHaveSeeds": "1", "PTwoSeedRows": table}
+    return {"PTwoSeeds": text, "PTwoHaveSeeds": "1", "PTwoSeedRows": table,
+            "PTwoNSeedRuns": str(len(rows)), "PTwoSeedMain": str(rows[0]["seed"])}
 
 
 def problem2_real_photos_macros(results_dir):
@@ -807,8 +809,8 @@ def problem2_real_photos_macros(results_dir):
                 "PTwoHaveRealPhotos": "0", "PTwoRealPhotoRows": ""}
     held = [r for r in rows if r["poisoned_test_after"] >= 0.9 and r["asr_after"] <= 0.1]
     text = (f"The same script, unchanged, was run {len(rows)} times on one set of real traffic-sign photographs "
-            f"(the default data's GTSRB photos and split by track), each time with another trigger planted into one "
-            f"class's training images "
+            f"(the default data's GTSRB photos, split by track as there), each time with another trigger planted "
+            f"into one class's training images "
             f"(cases {', '.join(tex_escape(c) for c in dict.fromkeys(r['case'] for r in rows))}; seeds "
             f"{', '.join(str(s) for s in dict.fromkeys(r['seed'] for r in rows))}). The failing class found "
             f"is the poisoned one in {sum(r['found'] for r in rows)} of {len(rows)} runs; the poisoned "
@@ -833,6 +835,7 @@ def problem2_real_photos_macros(results_dir):
 
 
 DATA_WORDS = {"exam": "the exam's files",
+              "public: GTSRB photos": "real GTSRB traffic-sign photographs (German signs), split by physical sign",
               "public: GTSRB photos, trigger planted": "real GTSRB traffic-sign photographs (German signs), "
                                                      "split by physical sign, with a sticker we planted",
               "public: SVHN subset": "5,000 real SVHN crops (4,000 for training), a subset of SVHN's "

@@ -1,5 +1,4 @@
 import copy
-import gzip
 import json
 import struct
 
@@ -89,9 +88,11 @@ def test_data_comes_from_the_exam_folder_else_the_shipped_data_and_a_given_folde
     write_mnist_idx(given)
     _, mnist, source, _ = p3.prepare_data(p3.parse_arguments(["--mnist-dir", str(given)]))
     assert source["mnist"] == f"user folder {given}" and len(mnist["train"][1]) == 2
+    _, _, source, _ = p3.prepare_data(p3.parse_arguments(["--svhn-dir", str(SHIPPED_DATA / "svhn-subset")]))
+    assert source["svhn"] == "public: SVHN subset"  # the shipped folder, named: still the shipped data
 
 
-def test_a_default_folder_with_only_mnist_test_files_is_never_overwritten(tmp_path, monkeypatch):
+def test_a_partial_mnist_in_the_exam_folder_is_an_error_not_replaced_by_the_shipped_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "data" / "problem3"
     folder.mkdir(parents=True)

@@ -59,6 +59,32 @@ def test_the_pdf_prints_the_json_numbers(built_report):
     assert "stand-in" not in flat
 
 
+def test_the_report_builds_for_the_exams_own_data(built_report, tmp_path):
+    """The branches for data without a planted trigger, a split that could not be grouped and the
+    exam's SVHN and MNIST compile, and say what this data is."""
+    doc = tmp_path / "doc"
+    shutil.copytree(built_report[0], doc)
+    p2 = json.loads((doc / "results" / "problem2.json").read_text())
+    p2.update(data_source="exam", truth=None, trigger_iou=None, poisoned_class_found=None,
+              split="stratified by class", split_reason="the file names do not tell the physical sign")
+    p3 = json.loads((doc / "results" / "problem3.json").read_text())
+    p3["data_source"] = {"svhn": "exam", "mnist": "exam"}
+    for name, payload in (("problem2", p2), ("problem3", p3)):
+        (doc / "results" / f"{name}.json").write_text(json.dumps(payload))
+    for name in ("problem2_seeds", "problem2_real_photos", "problem3_long"):
+        (doc / "results" / f"{name}.json").unlink(missing_ok=True)
+    report_numbers.main(["--results", str(doc / "results"), "--output", str(doc / "results.tex")])
+    build = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
+                           cwd=doc, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout[-3000:]
+    text = subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
+                          check=True).stdout
+    flat = " ".join(text.replace("\u2019", "'").split())  # pdftotext gives typographic apostrophes
+    assert "Problem 2: the exam's files. Problem 3: SVHN: the exam's files; MNIST: the exam's files." in flat
+    assert "not grouped by physical sign: the file names do not tell the physical sign." in flat
+    assert "GTSRB" not in flat and "4,000 crops" not in flat and "no recorded truth" in flat
+
+
 def test_pdf_size_limit(built_report):
     doc, _, _ = built_report
     assert (doc / "report.pdf").stat().st_size <= 15 * 2 ** 20
@@ -342,7 +368,7 @@ def test_the_problem2_sentences_follow_altered_results():
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
     text = report_numbers.problem2_sentences(p2)
     assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
-    assert "a sticker in the left part of the image was put on every training image" in text["PTwoWhatDiffers"]
+    assert "a sticker in the bottom-right part of the image was put on every training image" in text["PTwoWhatDiffers"]
     assert "less concentrated than before, but still above a uniform map" in text["PTwoAfterExplained"]
 
     p2["attack_success_rate"]["after"] = 0.5
