@@ -401,6 +401,8 @@ def problem3_macros(p3):
               "PThreeBatch": str(p3["arguments"]["batch_size"]),
               # Passes over the full SVHN's 73,257 training crops that the step count amounts to.
               "PThreeFullPasses": f"{p3['source']['steps'] * p3['arguments']['batch_size'] / FULL_SVHN_TRAIN:.1f}",
+              "PThreePassesHere": f"{p3['source']['steps'] * p3['arguments']['batch_size'] / p3['n_images']['svhn_train']:.0f}",
+              "PThreeNSVHNTest": str(p3["n_images"]["svhn_test"]),
               "PThreeWidthChoice": ("three times the classic LeNet-5's 6/16/120/84"
                                     if architecture["conv_widths"] + architecture["fc_widths"]
                                     == [3 * c for c in CLASSIC_LENET_WIDTHS]
@@ -781,11 +783,12 @@ def problem2_seeds_macros(results_dir):
         return accuracy_range([r[key] for r in rows], digits=0)
     found = sum(r["found"] for r in rows)
     changes = [r["occlusion_changes"]["10"] for r in rows]
-    text = (f"Trained with {len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}) on the same data, "
+    text = (f"Run with {len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}; each sets the "
+            f"initialisation, the train/validation split and the explained images) on the same data, "
             f"the failing class found is the poisoned one in {found} of {len(rows)}; before the fix the poisoned class "
             f"scores {span('poisoned_test_before')}\\,\\% on the clean test images, after it "
             f"{span('poisoned_test_after')}\\,\\%; the attack success rate goes from "
-            f"{span('asr_before')}\\,\\% to {span('asr_after')}\\,\\%")
+            f"{span('asr_before')}\\,\\% to {accuracy_range([r['asr_after'] for r in rows], digits=1)}\\,\\%")
     text += sticker_iou_clause(rows, "the localised box has")
     text += (f"; the $10\\times10$ square changes the class at the trigger in "
              f"{', '.join(str(c) for c in changes)} of {rows[0]['n_explained']} explained images "

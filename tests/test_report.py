@@ -161,7 +161,7 @@ def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
     macros = report_numbers.problem2_seeds_macros(tmp_path)
     text = macros["PTwoSeeds"]
     assert "poisoned one in 1 of 2" in text and "scores 4--42" in text and "after it 50--98" in text
-    assert "from 74--100" in text and "to 0--30" in text and "IoU 0.20--0.88 with the truth" in text
+    assert "from 74--100" in text and "to 0.0--30.0" in text and "IoU 0.20--0.88 with the truth" in text
     assert "changes the class at the trigger in 7, 9 of 10 explained images" in text
     assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & 95.0 & no" in macros["PTwoSeedRows"]
     assert "& 0.88 & 7 of 10 \\\\" in macros["PTwoSeedRows"]
