@@ -51,7 +51,7 @@ def parse_arguments(argv=None):
     model = parser.add_argument_group("model and training (2b, 2g)")
     model.add_argument("--image-size", type=int, default=64,
                        help="network input side; the 10x10 occluder covers 2.4%% of a 64x64 image")
-    model.add_argument("--epochs", type=int, default=10, help="epochs per training (--quick: 3)")
+    model.add_argument("--epochs", type=int, default=7, help="epochs per training (--quick: 3)")
     model.add_argument("--batch-size", type=int, default=32)
     model.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (one-cycle)")
     model.add_argument("--weight-decay", type=float, default=1e-4)
