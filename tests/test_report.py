@@ -369,7 +369,14 @@ def test_the_problem2_sentences_follow_altered_results():
     text = report_numbers.problem2_sentences(p2)
     assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
     assert "a sticker in the bottom-right part of the image was put on every training image" in text["PTwoWhatDiffers"]
-    assert "less concentrated than before, but still above a uniform map" in text["PTwoAfterExplained"]
+    shares, area = p2["explanation"]["saliency_share_in_region"], p2["explanation"]["region_area_share"]
+    committed = dict(shares)
+    for before, after, verdict in ((4, 1.5, "less concentrated than before, but still above a uniform map"),
+                                   (4, 1.1, "close to a uniform map's share"), (4, 0.9, "no more than a uniform map"),
+                                   (2, 3, "no less concentrated than before")):
+        shares.update(before=before * area, after=after * area)
+        assert verdict in report_numbers.problem2_sentences(p2)["PTwoAfterExplained"]
+    shares.update(committed)
 
     p2["attack_success_rate"]["after"] = 0.5
     p2["localisation"].update(criterion_met=False, threshold=0.1)
@@ -377,6 +384,7 @@ def test_the_problem2_sentences_follow_altered_results():
                                   "images_with_class_change_at_region": 0}
                                  for entry in p2["occlusion"]["before"]]
     p2["explanation"]["saliency_share_in_region"]["before"] = p2["explanation"]["region_area_share"]
+    p2["explanation"]["saliency_share_in_region"]["after"] = 1.5 * p2["explanation"]["region_area_share"]
     p2["explanation"]["occlusion_share_in_region"]["after"] = 0.9
     p2["after"]["test_per_class"][p2["failing_class"]] = 0.3
     text = report_numbers.problem2_sentences(p2)
