@@ -7,7 +7,7 @@ QUICK     ?=
 LONG_SEEDS ?= 3
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-battery problem3-long report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-battery problem3-robustness problem3-long report zip benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -38,6 +38,9 @@ problem2-seeds: setup  ## Problem 2 on the default data with seeds 0 1 2; the re
 
 problem2-battery: setup  ## Problem 2 with other planted triggers (5 cases x seeds 0 1); the report's 2g reads it
 	$(PYTHON) scripts/check_real_photos.py --seeds 0 1 --scratch runs/battery --json doc/results/problem2_real_photos.json
+
+problem3-robustness: setup  ## Problem 3's ADDA on weaker and stronger source models (3 variants x 3 seeds); the report's 3d reads it
+	$(PYTHON) scripts/check_adda_robustness.py --json doc/results/problem3_robustness.json
 
 problem3-long: setup  ## LONG_SEEDS (3) seeds at the paper's 10000 ADDA iterations; the report's 3d reads it
 	$(PYTHON) src/problem3_adda.py --seeds $(LONG_SEEDS) --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long

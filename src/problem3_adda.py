@@ -12,6 +12,7 @@ otherwise from the shipped public data (datasets/: 5,000 real SVHN crops, the co
 """
 import copy
 import gzip
+import math
 import struct
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.manifold import TSNE
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from sklearn.metrics import confusion_matrix
 
 from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, choose_device, common_parser,
@@ -48,7 +51,7 @@ def parse_arguments(argv=None):
                         help="folder with the MNIST IDX files (.gz or not; or MNIST/raw/ below it), "
                              "mnist.npz or mnist.mat; without them in this default folder, the "
                              "shipped MNIST")
-    parser.add_argument("--seeds", "--adapt-seeds", dest="seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=int, default=3,
                         help="whole-pipeline repeats (source training and adaptation), seeds SEED+k")
     model = parser.add_argument_group("wide LeNet-5 (3a)")
     model.add_argument("--conv-widths", type=int, nargs=2, default=[18, 48],
@@ -61,15 +64,28 @@ def parse_arguments(argv=None):
                             "the full SVHN)")
     model.add_argument("--batch-size", type=int, default=128)
     model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, source training")
+    model.add_argument("--source-weight-decay", type=float, default=2.5e-5,
+                       help="L2 penalty on the weights in source training (ADDA's LeNet: 2.5e-5)")
+    model.add_argument("--svhn-train-crops", type=int, default=None,
+                       help="train the source model on this many SVHN training images (spread over "
+                            "the set) instead of all: a weaker source model, for robustness checks")
     adapt = parser.add_argument_group("adaptation (3c, 3d): ADDA and the MSE variant alike")
-    adapt.add_argument("--adapt-iterations", "--adda-iterations", dest="adapt_iterations", type=int,
-                       default=1500, help="iterations of ADDA and of the MSE variant (the paper's "
-                                          "code: 10000; make problem3-long runs that)")
-    adapt.add_argument("--adapt-lr", "--adda-lr-target", dest="adapt_lr", type=float, default=2e-4,
-                       help="Adam lr of the target encoder, ADDA and MSE (ADDA's published recipe)")
-    adapt.add_argument("--discriminator-lr", "--adda-lr-discriminator", dest="discriminator_lr",
-                       type=float, default=2e-4,
-                       help="Adam lr of the discriminator; equal to the encoder's: neither is favoured")
+    adapt.add_argument("--adapt-iterations", type=int, default=1500,
+                       help="iterations of ADDA and of the MSE variant (the paper's code: 10000; "
+                            "make problem3-long runs that)")
+    adapt.add_argument("--adapt-lr", type=float, default=2e-4,
+                       help="peak Adam lr of the target encoder, ADDA and MSE (ADDA's published "
+                            "recipe); annealed to zero along a half cosine")
+    adapt.add_argument("--discriminator-lr", type=float, default=8e-4,
+                       help="peak Adam lr of the discriminator: 4x the encoder's (two time-scales, "
+                            "the ratio of SAGAN and BigGAN); annealed alike")
+    adapt.add_argument("--average-horizon", type=float, default=0.1,
+                       help="horizon of the exponential moving average of the target encoder's "
+                            "weights, as a fraction of the iterations (decay 1 - 1/(h T)); the "
+                            "averaged encoder is the one reported")
+    adapt.add_argument("--anchor-distance", type=float, default=0.1,
+                       help="L2-SP: the penalty towards the source weights equals log 2 when the "
+                            "target encoder has moved this fraction of their norm (0: no penalty)")
     adapt.add_argument("--no-mse", action="store_true",
                        help="skip the MSE variant (3c), e.g. for a long run that checks ADDA's schedule")
     adapt.add_argument("--monitor-every", type=int, default=100,
@@ -86,6 +102,10 @@ def parse_arguments(argv=None):
         args.seeds = min(args.seeds, 2)
     require_at_least_one(parser, args, ("seeds", "source_steps", "adapt_iterations", "batch_size",
                                         "monitor_every"))
+    if args.svhn_train_crops is not None and args.svhn_train_crops < 10:
+        parser.error("--svhn-train-crops must be at least 10 (one image per digit)")
+    if not 0 <= args.average_horizon < 1 or args.anchor_distance < 0:
+        parser.error("--average-horizon must lie in [0, 1) and --anchor-distance be at least 0")
     return args
 
 
@@ -233,8 +253,9 @@ def mnist_to_network(images, batch_size=10000):
 
 
 def to_input(images_uint8):
-    """Both domains the same way, image by image: grey value, then each image standardised to mean 0
-    and standard deviation 1, repeated over the network's three input channels.
+    """Both domains the same way, image by image: grey value, then each image centred on its mean
+    and divided by its standard deviation plus one grey level, repeated over the network's three
+    input channels.
     Why: colour says nothing about a digit and MNIST has none; SVHN's crops vary widely in
     brightness and contrast, MNIST's do not. Per-image contrast normalisation (as in the SVHN
     literature) removes that nuisance in both domains alike. It uses no statistics of a domain,
@@ -284,6 +305,9 @@ def prepare_data(args):
     args.svhn_dir, args.mnist_dir = svhn_dir, mnist_dir
     svhn_paths = {split: svhn_dir / name for split, name in SVHN_FILES.items()}
     svhn = {split: load_svhn_mat(path) for split, path in svhn_paths.items()}
+    if args.svhn_train_crops is not None:  # a weaker source model, for the robustness checks
+        chosen = spread_subset(len(svhn["train"][1]), args.svhn_train_crops)
+        svhn["train"] = (svhn["train"][0][chosen], svhn["train"][1][chosen])
     mnist_raw, mnist_files = load_mnist(mnist_dir)
     mnist = {split: (mnist_to_network(images), labels) for split, (images, labels) in mnist_raw.items()}
     return svhn, mnist, {"svhn": svhn_source, "mnist": mnist_source}, [*svhn_paths.values(), *mnist_files]
@@ -322,21 +346,37 @@ def layer_shapes(encoder, classifier):
     return shapes
 
 
+def shuffled_batches(count, batch_size, generator):
+    """Endless batches of indices into `count` images, each pass over them in a fresh random order
+    (as ADDA's input queues shuffle per epoch); a pass's last partial batch is completed from the
+    next pass, so every batch has `batch_size` images."""
+    order = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(order) < batch_size:
+            order = torch.cat([order, torch.randperm(count, generator=generator)])
+        yield order[:batch_size]
+        order = order[batch_size:]
+
+
 def train_source(svhn, seed, args, device):
-    """Supervised cross-entropy on SVHN with Adam for a fixed number of steps, batches drawn with
-    replacement (as ADDA's code does); SVHN test accuracy read every tenth of the run."""
+    """Supervised cross-entropy on SVHN with Adam for a fixed number of steps, with ADDA's LeNet
+    regulariser: an L2 penalty of 2.5e-5 on the weights (not the biases), added to the gradient as
+    TensorFlow's regularisation loss is. SVHN test accuracy read every tenth of the run."""
     seed_everything(seed)
     encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
     classifier = nn.Linear(encoder.feature_dim, 10).to(device)
-    optimiser = torch.optim.Adam(list(encoder.parameters()) + list(classifier.parameters()), lr=args.lr)
+    parameters = list(encoder.parameters()) + list(classifier.parameters())
+    optimiser = torch.optim.Adam([
+        {"params": [p for p in parameters if p.dim() > 1], "weight_decay": args.source_weight_decay},
+        {"params": [p for p in parameters if p.dim() == 1], "weight_decay": 0.0}], lr=args.lr)
     images, labels = svhn["train"]
-    generator = torch.Generator().manual_seed(seed)
+    batches = shuffled_batches(len(labels), args.batch_size, torch.Generator().manual_seed(seed))
     history = {"step": [], "train_loss": [], "train_acc": [], "test_acc": []}
     every = max(1, args.source_steps // 10)
     loss_sum, correct, seen = 0.0, 0, 0
     encoder.train()
     for step in progress(range(1, args.source_steps + 1), desc=f"source seed {seed}"):
-        batch = torch.randint(len(labels), (args.batch_size,), generator=generator)
+        batch = next(batches)
         logits = classifier(encoder(to_input(images[batch]).to(device)))
         loss = F.cross_entropy(logits, labels[batch].to(device))
         optimiser.zero_grad()
@@ -414,63 +454,139 @@ def spread_subset(total, count):
     return torch.linspace(0, total - 1, min(count, total)).round().long()
 
 
+def cosine_to_zero(iterations):
+    """The learning-rate factor before iteration i + 1 of a half cosine from 1 to 0 over the
+    schedule (Loshchilov & Hutter 2017, without restarts): the late steps are too small to undo
+    the early ones (the last tenth of the run carries 0.2 % of the summed rate)."""
+    return lambda i: 0.5 * (1.0 + math.cos(math.pi * min(i, iterations) / iterations))
+
+
+def l2_sp_penalty(target_encoder, source_encoder, anchor_distance):
+    """L2-SP (Li et al., ICML 2018, eq. 3 without its second term: the target encoder has no new
+    layers): alpha/2 ||theta - theta_s||^2, pulling the target encoder towards the source weights it
+    started from. alpha is set by scale: the penalty equals log 2 (the encoder's loss at ADDA's
+    equilibrium) when the encoder has moved `anchor_distance` of the source weights' norm.
+    Returns the penalty as a function of nothing (it reads the current weights) and its alpha."""
+    anchors = [p.detach().clone() for p in source_encoder.parameters()]
+    norm_squared = sum(float((a ** 2).sum()) for a in anchors)
+    alpha = 2 * math.log(2) / (anchor_distance ** 2 * norm_squared) if anchor_distance > 0 else 0.0
+
+    def penalty():
+        return alpha / 2 * sum(((p - a) ** 2).sum() for p, a in zip(target_encoder.parameters(), anchors))
+    return penalty, alpha
+
+
+def relative_distance(encoder, reference):
+    """||theta - theta_s|| / ||theta_s||: how far an encoder has moved from the source's weights."""
+    with torch.no_grad():
+        moved = sum(float(((p - q) ** 2).sum()) for p, q in zip(encoder.parameters(), reference.parameters()))
+        size = sum(float((q ** 2).sum()) for q in reference.parameters())
+    return math.sqrt(moved / size)
+
+
+def soft_neighbourhood_density(probabilities, temperature=0.05):
+    """SND (Saito et al., ICCV 2021, sec. 3), an unsupervised validation score for domain
+    adaptation: the target samples' softmax outputs, L2-normalised; their pairwise similarities
+    (self excluded) divided by the temperature and turned into a distribution over neighbours by a
+    softmax per row; the score is the mean entropy of these rows. Higher means denser neighbourhoods
+    in the prediction space: predictions that cluster. No label is read."""
+    normalised = F.normalize(probabilities, dim=1)
+    similarity = normalised @ normalised.T / temperature
+    similarity.fill_diagonal_(-1 / temperature)
+    return float(torch.special.entr(similarity.softmax(1)).sum(1).mean())
+
+
 def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     """From the source encoder, train a target encoder M_t (initialised from M_s) for a fixed number
-    of iterations with `make_step(target_encoder, optimiser) -> step(M_s(x_s), x_t) -> dict of
-    losses`. Same optimiser (Adam, beta1 0.5, ADDA's recipe), learning rate, batch size, batch order
-    and length for ADDA and the MSE variant: only the loss differs. M_s is frozen, so its features of
-    every SVHN training image are computed once, not once per batch (the same values up to rounding,
-    about a sixth less work per iteration). MNIST labels are read only for the monitoring curve and
-    the final accuracy; the final iterate is reported, never the best."""
+    of iterations with `make_step(target_encoder, optimiser, penalty, lr_factor) -> step(M_s(x_s),
+    x_t) -> dict of losses`. ADDA and the MSE variant share all of this; only the loss differs:
+    - Adam (beta1 0.5, ADDA's recipe) at ADDA's rate, annealed to zero along a half cosine;
+    - the L2-SP penalty towards the source weights, added to the encoder's loss;
+    - an exponential moving average of the encoder's weights (Polyak averaging as Yazici et al.,
+      ICLR 2019, use it for GANs), horizon a tenth of the run;
+    - a label-free choice of the iterate: of the averaged encoders at the monitoring readings (after
+      iteration 0), the one with the highest soft neighbourhood density on MNIST *training* images
+      is reported; the final average and the raw final iterate are reported beside it;
+    - the batches, one per-epoch shuffle of each domain.
+    M_s is frozen, so its features of every SVHN training image are computed once. MNIST labels are
+    read only for the monitoring curves and the final accuracies: no choice depends on them."""
     seed_everything(seed)
     source_encoder, classifier = load_source(source, args, device)
     target_encoder = copy.deepcopy(source_encoder).requires_grad_(True)
     target_encoder.train()
+    lr_factor = cosine_to_zero(args.adapt_iterations)
     optimiser = torch.optim.Adam(target_encoder.parameters(), lr=args.adapt_lr, betas=(0.5, 0.999))
-    step = make_step(target_encoder, optimiser)
+    schedule = LambdaLR(optimiser, lr_factor)
+    penalty, alpha = l2_sp_penalty(target_encoder, source_encoder, args.anchor_distance)
+    step = make_step(target_encoder, optimiser, penalty, lr_factor)
+    decay = 1 - 1 / max(1.0, args.average_horizon * args.adapt_iterations)
+    averaged = AveragedModel(target_encoder, multi_avg_fn=get_ema_multi_avg_fn(decay))
     source_features = features(source_encoder, svhn["train"][0], device)
     generator = torch.Generator().manual_seed(seed)
+    source_batches = shuffled_batches(len(svhn["train"][1]), args.batch_size, generator)
+    target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
     monitor_subset = spread_subset(len(mnist["test"][1]), args.monitor_images)
+    validation_images = mnist["train"][0][spread_subset(len(mnist["train"][1]), args.monitor_images)]
+    chosen = {"snd": -math.inf}
     source_reference = features(source_encoder, svhn["test"][0][:2000], device)
-    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
+    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "averaged_acc": [],
+              "target_total_variance": [], "distance_from_source": [], "snd": []}
 
     def monitor(iteration):
-        """One reading of the curves; returns the feature statistics it computed."""
-        target_features = features(target_encoder, mnist["test"][0][monitor_subset], device)
-        with torch.no_grad():
-            predictions = classifier(target_features.to(device)).argmax(1).cpu()
+        """One reading of the curves (the raw iterate's and the averaged encoder's accuracy, the
+        averaged encoder's SND, which may make it the chosen one); returns its feature statistics."""
+        for key, encoder in (("target_acc", target_encoder), ("averaged_acc", averaged.module)):
+            target_features = features(encoder, mnist["test"][0][monitor_subset], device)
+            with torch.no_grad():
+                predictions = classifier(target_features.to(device)).argmax(1).cpu()
+            curves[key].append((predictions == mnist["test"][1][monitor_subset]).float().mean().item())
         statistics = feature_statistics(target_features, source_reference)
         curves["monitor_iteration"].append(iteration)
-        curves["target_acc"].append((predictions == mnist["test"][1][monitor_subset]).float().mean().item())
         curves["target_total_variance"].append(statistics["target_total_variance"])
+        curves["distance_from_source"].append(relative_distance(averaged.module, source_encoder))
+        with torch.no_grad():
+            probabilities = classifier(features(averaged.module, validation_images, device).to(device)).softmax(1)
+        curves["snd"].append(soft_neighbourhood_density(probabilities.cpu()))
+        if iteration > 0 and curves["snd"][-1] > chosen["snd"]:
+            chosen.update(snd=curves["snd"][-1], iteration=iteration, reading=len(curves["snd"]) - 1,
+                          state=copy.deepcopy(averaged.module.state_dict()), statistics=statistics)
         target_encoder.train()
         return statistics
 
     statistics = monitor(0)
     for iteration in progress(range(1, args.adapt_iterations + 1), desc=f"{name} seed {seed}"):
-        source_batch = torch.randint(len(svhn["train"][1]), (args.batch_size,), generator=generator)
-        target_batch = torch.randint(len(mnist["train"][1]), (args.batch_size,), generator=generator)
-        losses = step(source_features[source_batch].to(device),
-                      to_input(mnist["train"][0][target_batch]).to(device))
+        losses = step(source_features[next(source_batches)].to(device),
+                      to_input(mnist["train"][0][next(target_batches)]).to(device))
+        schedule.step()
+        averaged.update_parameters(target_encoder)
         curves["iteration"].append(iteration)
         for key, value in losses.items():
             curves.setdefault(key, []).append(value)
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
-            statistics = monitor(iteration)  # the last reading is the final iterate's
-    final = per_class_report(target_encoder, classifier, mnist["test"], device)
-    return {"acc": final["acc"], "report": final, "curves": curves, "feature_statistics": statistics,
-            "target_encoder": target_encoder.state_dict()}
+            statistics = monitor(iteration)  # the last reading is the final encoders'
+    final_average = per_class_report(averaged.module, classifier, mnist["test"], device)["acc"]
+    raw_final = per_class_report(target_encoder, classifier, mnist["test"], device)["acc"]
+    averaged.module.load_state_dict(chosen["state"])
+    report = per_class_report(averaged.module, classifier, mnist["test"], device)
+    readings = curves["target_acc"] + curves["averaged_acc"]
+    return {"acc": report["acc"], "report": report, "final_average_acc": final_average,
+            "raw_final_acc": raw_final, "chosen_iteration": chosen["iteration"], "curves": curves,
+            "feature_statistics": chosen["statistics"], "target_encoder": chosen["state"],
+            "best_monitored": max(readings), "reported_monitored": curves["averaged_acc"][chosen["reading"]],
+            "l2_sp_alpha": alpha, "average_decay": decay}
 
 
-def mse_step(target_encoder, optimiser):
-    """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t. Its minimiser maps
-    every target image to the mean source feature, whatever the digit."""
+def mse_step(target_encoder, optimiser, penalty, lr_factor):
+    """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t (plus the shared
+    L2-SP penalty). Its minimiser maps every target image to the mean source feature, whatever the
+    digit."""
     def step(source_features, target_images):
         loss = F.mse_loss(target_encoder(target_images), source_features)
+        anchor = penalty()
         optimiser.zero_grad()
-        loss.backward()
+        (loss + anchor).backward()
         optimiser.step()
-        return {"mse_loss": loss.item()}
+        return {"mse_loss": loss.item(), "anchor_penalty": anchor.item()}
     return step
 
 
@@ -484,11 +600,14 @@ def make_discriminator(feature_dim, hidden=500):
 def adda_step(args, device):
     """3d, ADDA (Tzeng et al. 2017, sec. 4, eq. 9): one alternating update. The discriminator learns
     source = 1, target = 0; the target encoder then minimises the GAN loss with inverted labels,
-    -log D(M_t(x_t)), which gives stronger gradients than maximising the discriminator's loss."""
-    def make_step(target_encoder, target_optimiser):
+    -log D(M_t(x_t)), which gives stronger gradients than maximising the discriminator's loss.
+    Two time-scales (Heusel et al. 2017): the discriminator's rate is 4x the encoder's, on the same
+    annealing, so the encoder follows a discriminator close to its best response."""
+    def make_step(target_encoder, target_optimiser, penalty, lr_factor):
         discriminator = make_discriminator(target_encoder.feature_dim).to(device)
         discriminator_optimiser = torch.optim.Adam(discriminator.parameters(), lr=args.discriminator_lr,
                                                    betas=(0.5, 0.999))
+        discriminator_schedule = LambdaLR(discriminator_optimiser, lr_factor)
 
         def step(source_features, target_images):
             target_features = target_encoder(target_images)
@@ -499,13 +618,16 @@ def adda_step(args, device):
             discriminator_optimiser.zero_grad()
             discriminator_loss.backward()
             discriminator_optimiser.step()
+            discriminator_schedule.step()
 
             inverted = discriminator(target_features).squeeze(1)
             target_loss = F.binary_cross_entropy_with_logits(inverted, torch.ones_like(inverted))
+            anchor = penalty()
             target_optimiser.zero_grad()
-            target_loss.backward()
+            (target_loss + anchor).backward()
             target_optimiser.step()
             return {"discriminator_loss": discriminator_loss.item(), "target_loss": target_loss.item(),
+                    "anchor_penalty": anchor.item(),
                     "discriminator_acc": ((domain_logits > 0).float() == domain_labels).float().mean().item()}
         step.discriminator = discriminator  # for inspection (tests)
         return step
@@ -670,15 +792,17 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
             values = smooth(curves[key])
             axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=1,
                          label=f"{label}, seed{'s' if len(adda_runs) > 1 else ''} {seeds}" if k == 0 else None)
-        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}",
-                     label=f"ADDA seed {seed}")
+        axes[2].plot(curves["monitor_iteration"], curves["averaged_acc"], color=f"C{k}",
+                     label=f"ADDA seed {seed}, averaged")
+        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}", lw=0.7,
+                     alpha=0.45, label="raw iterates (thin)" if k == 0 else None)
     axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
     axes[0].set_ylabel("binary cross-entropy")
     for k, (seed, run) in enumerate(mse_runs.items()):
         curves = run["curves"]
         axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8,
                          label=f"seed {seed}")
-        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], ":", color="0.5",
+        axes[2].plot(curves["monitor_iteration"], curves["averaged_acc"], ":", color="0.5",
                      label="MSE" if seed == next(iter(mse_runs)) else None)
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
     start = np.mean([run["curves"]["target_acc"][0] for run in adda_runs.values()])
@@ -686,8 +810,8 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     axes[2].axhline(np.mean([report["acc"] for report in source_only.values()]), color="k", lw=0.8,
                     ls="--", label="source only, whole test set (mean)")
     for k, run in enumerate(adda_runs.values()):
-        axes[2].plot(run["curves"]["monitor_iteration"][-1], run["acc"], "*", color=f"C{k}", ms=9,
-                     mec="k", mew=0.5, label="ADDA's final accuracy, whole test set" if k == 0 else None)
+        axes[2].plot(run["chosen_iteration"], run["acc"], "*", color=f"C{k}", ms=9, mec="k", mew=0.5,
+                     label="reported (SND's choice),\nwhole test set" if k == 0 else None)
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
         from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
@@ -703,9 +827,8 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
         entries = len(ax.get_legend_handles_labels()[0])
-        if entries:  # one column unless long, so neighbouring panels' legends do not meet
-            ax.legend(fontsize=9, ncol=2 if entries > 5 else 1, loc="upper center",
-                      bbox_to_anchor=(0.5, -0.2), frameon=False)
+        if entries:  # one column each, so neighbouring panels' legends do not meet
+            ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
@@ -769,6 +892,24 @@ def tsne_embeddings(source_encoder_state, target_encoder_state, svhn, mnist, arg
     return result
 
 
+def same_digit_source_mean(source_encoder_state, target_encoder_state, svhn, mnist, args, device):
+    """Whether ADDA draws each MNIST feature towards its own digit's source cluster, measured in the
+    feature space itself (t-SNE distances are not comparable between its two panels): the share of
+    MNIST test features whose nearest SVHN class mean (of the SVHN test features, source encoder) is
+    their own digit's, before (source encoder) and after (adapted encoder)."""
+    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
+    encoder.load_state_dict(source_encoder_state)
+    source_features, source_labels = features(encoder, svhn["test"][0], device), svhn["test"][1]
+    digits = torch.unique(source_labels)
+    means = torch.stack([source_features[source_labels == digit].mean(0) for digit in digits])
+    shares = {}
+    for when, state in (("before", source_encoder_state), ("after", target_encoder_state)):
+        encoder.load_state_dict(state)
+        nearest = digits[torch.cdist(features(encoder, mnist["test"][0], device), means).argmin(1)]
+        shares[when] = float((nearest == mnist["test"][1]).float().mean())
+    return shares
+
+
 def tsne_class_separation(embeddings):
     """How well the MNIST points sit with their own digit's SVHN points in each t-SNE panel: the
     share of MNIST points whose nearest SVHN neighbour has the same digit (report's t-SNE sentence)."""
@@ -826,22 +967,42 @@ def main(argv=None):
     print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda['mean']:.3f} "
           f"+- {adda['std']:.3f}" + (f"; MSE {mse['mean']:.3f} +- {mse['std']:.3f}" if mse else "")
           + f" over seeds {seeds}")
+    some_run = next(iter(adda_runs.values()))
     settings = {"iterations": args.adapt_iterations, "lr_target": args.adapt_lr,
-                "betas": [0.5, 0.999], "batch_size": args.batch_size, "stopping": "fixed schedule, "
-                "final iterate", "optimiser": "Adam"}
+                "betas": [0.5, 0.999], "batch_size": args.batch_size, "optimiser": "Adam",
+                "lr_schedule": "half cosine to zero", "stopping": "fixed schedule; the reported "
+                "encoder is the weight average at the reading of highest SND on MNIST training "
+                "images; the final average and the raw final iterate beside it",
+                "average_horizon": args.average_horizon, "average_decay": some_run["average_decay"],
+                "anchor_distance": args.anchor_distance,
+                "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in adda_runs.items()}}
+
+    def drift(runs):
+        """How far each seed's reported encoder ends below its run's best monitored reading (raw
+        iterate or average): a measurement of the curve, not a choice of iterate."""
+        return {"best_monitored": [runs[s]["best_monitored"] for s in seeds],
+                "reported_monitored": [runs[s]["reported_monitored"] for s in seeds],
+                "drop_from_best": [runs[s]["best_monitored"] - runs[s]["reported_monitored"] for s in seeds],
+                "raw_final_acc": [runs[s]["raw_final_acc"] for s in seeds],
+                "final_average_acc": [runs[s]["final_average_acc"] for s in seeds],
+                "chosen_iteration": [runs[s]["chosen_iteration"] for s in seeds],
+                "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds]}
     results = {
         "architecture": {"conv_widths": args.conv_widths, "fc_widths": args.fc_widths,
                          "layer_shapes": shapes, "feature_dim": encoder.feature_dim,
                          "discriminator": [encoder.feature_dim, 500, 500, 1],
                          "parameters": sum(p.numel() for p in encoder.parameters()) + 10 * (encoder.feature_dim + 1)},
-        "preprocessing": "grey value, each image standardised (mean 0, sd 1), 3 equal channels",
+        "preprocessing": "grey value, each image minus its mean, divided by (its sd + 1 grey level), "
+                         "3 equal channels",
         "seeds": seeds,
         "spread_covers": "whole pipeline per seed: source training, MSE variant and ADDA",
         "source": {"svhn_train_acc": float(np.mean([sources[s]["svhn_train_acc"] for s in seeds])),
                    "svhn_test_acc": float(np.mean([sources[s]["svhn_test_acc"] for s in seeds])),
                    "svhn_test_per_seed": [sources[s]["svhn_test_acc"] for s in seeds],
                    "svhn_train_per_seed": [sources[s]["svhn_train_acc"] for s in seeds],
-                   "steps": args.source_steps, "history": sources[first]["history"]},
+                   "steps": args.source_steps, "weight_decay": args.source_weight_decay,
+                   "train_images": len(svhn["train"][1]), "history": sources[first]["history"],
+                   "final_train_loss": [sources[s]["history"]["train_loss"][-1] for s in seeds]},
         "source_only_mnist_acc": source_acc["mean"],
         "source_only": {**source_acc, "per_class_seed0": source_only[first]["per_class"]},
         "adda": {**adda, "gain_per_seed": gains, "per_class_seed0": adda_runs[first]["report"]["per_class"],
@@ -849,14 +1010,25 @@ def main(argv=None):
                  "discriminator_loss_final": [settled_loss(adda_runs[s]) for s in seeds],
                  "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
                  "monitor": {s: {"iteration": r["curves"]["monitor_iteration"],
-                                 "target_acc": r["curves"]["target_acc"]} for s, r in adda_runs.items()},
-                 "settings": {**settings, "lr_discriminator": args.discriminator_lr}},
+                                 "target_acc": r["curves"]["target_acc"],
+                                 "averaged_acc": r["curves"]["averaged_acc"],
+                                 "distance_from_source": r["curves"]["distance_from_source"],
+                                 "snd": r["curves"]["snd"]}
+                             for s, r in adda_runs.items()},
+                 "discriminator_acc_final": [settled_loss(adda_runs[s], "discriminator_acc") for s in seeds],
+                 **drift(adda_runs),
+                 "settings": {**settings, "lr_discriminator": args.discriminator_lr,
+                              "lr_discriminator_ratio": args.discriminator_lr / args.adapt_lr}},
         "mse": None if mse is None else {
             **mse, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
             "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in seeds],
             "loss_floor": [mse_floor(mse_runs[s], encoder.feature_dim) for s in seeds],
-            "settings": {**settings, "lr": args.adapt_lr}},
+            "gain_per_seed": [mse_runs[s]["acc"] - source_only[s]["acc"] for s in seeds], **drift(mse_runs),
+            "settings": {**settings, "lr": args.adapt_lr,
+                         "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in mse_runs.items()}}},
         "tsne_same_digit_neighbour": tsne_class_separation(embeddings),
+        "same_digit_source_mean": same_digit_source_mean(sources[first]["encoder"],
+                                                         adda_runs[first]["target_encoder"], svhn, mnist, args, device),
         "source_feature_statistics": source_variance,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),
                      "mnist_train": len(mnist["train"][1]), "mnist_test": len(mnist["test"][1])},

@@ -391,10 +391,6 @@ def problem3_macros(p3):
               "PThreeMSEMean": pct(p3["mse"]["mean"]),
               "PThreeNSeeds": str(len(seeds)),
               "PThreeADDAIterations": str(p3["adda"]["settings"]["iterations"]),
-              "PThreeADDALrs": (f"{settings['lr_target']:g} for both the target encoder and the "
-                                f"discriminator" if settings["lr_target"] == settings["lr_discriminator"]
-                                else f"{settings['lr_target']:g} (target encoder) and "
-                                     f"{settings['lr_discriminator']:g} (discriminator)"),
               "PThreeMSEIterations": str(p3["mse"]["settings"]["iterations"]),
               "PThreeSourceSteps": str(p3["source"]["steps"]),
               "PThreeSourceLr": f"{p3['arguments']['lr']:g}",
@@ -418,8 +414,57 @@ def problem3_macros(p3):
     macros["PThreeVarTargetADDA"] = f"{p3['adda']['feature_statistics'][first_seed]['target_total_variance']:.0f}"
     macros["PThreeFirstSeed"] = first_seed
     macros["PThreeSeedRows"] = seed_rows(p3)
+    macros.update(adaptation_design_macros(p3))
     macros.update(problem3_sentences(p3))
     return macros
+
+
+def scientific(value, digits=1):
+    """A number as LaTeX math: 2.9\\times10^{-5} (no $ signs; 0 as 0)."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    return f"{mantissa}\\times10^{{{int(exponent)}}}"
+
+
+def per_seed(values, scale=100, digits=1):
+    """Per-seed values as 'a / b / c' (percentages by default)."""
+    return " / ".join(f"{scale * value:.{digits}f}" for value in values)
+
+
+def adaptation_design_macros(p3):
+    """The adaptation's settings and the measurements of its curve: how far each seed's reported
+    encoder ends below the best monitored reading of its own run, which reading SND chose, and the
+    final encoders beside it. The wording that reads them is in report.tex."""
+    adda, settings, mse = p3["adda"], p3["adda"]["settings"], p3["mse"]
+    drops = adda["drop_from_best"]
+    alphas = list(settings["l2_sp_alpha"].values())
+    gains = adda["gain_per_seed"]
+    return {"PThreeSourceWD": f"{p3['source']['weight_decay']:g}".replace("e-05", "\times10^{-5}"),
+            "PThreeSourceFinalLoss": value_range(p3["source"]["final_train_loss"], 3),
+            "PThreeDiscLr": f"{settings['lr_discriminator']:g}",
+            "PThreeLrRatio": f"{settings['lr_discriminator_ratio']:g}",
+            "PThreeEncoderLr": f"{settings['lr_target']:g}",
+            "PThreeAverageHorizon": f"{settings['average_horizon'] * settings['iterations']:.0f}",
+            "PThreeAverageDecay": f"{settings['average_decay']:.4f}",
+            "PThreeAnchorPct": f"{100 * settings['anchor_distance']:.0f}",
+            "PThreeAlpha": value_range(alphas, 2),
+            "PThreeMonitorEvery": str(p3["arguments"]["monitor_every"]),
+            "PThreeChosenIterations": " / ".join(map(str, adda["chosen_iteration"])),
+            "PThreeFinalAverage": per_seed(adda["final_average_acc"]),
+            "PThreeRawFinal": per_seed(adda["raw_final_acc"]),
+            "PThreeReported": per_seed(adda["per_seed"]),
+            "PThreeGains": " / ".join(signed(100 * gain) for gain in gains),
+            "PThreeMeanGain": signed(100 * sum(gains) / len(gains)),
+            "PThreeBestMonitored": per_seed(adda["best_monitored"]),
+            "PThreeReportedMonitored": per_seed(adda["reported_monitored"]),
+            "PThreeDrops": per_seed(drops),
+            "PThreeNoLateDrop": "1" if max(drops) <= 0.015 else "0",
+            "PThreeDistance": value_range([100 * d for d in adda["distance_from_source"]], 1),
+            "PThreeDiscAcc": value_range([100 * a for a in adda["discriminator_acc_final"]], 0),
+            "PThreeMSEBelowEverySeed": "1" if all(m < s for m, s in zip(mse["per_seed"], p3["source_only"]["per_seed"])) else "0",
+            "PThreeMSEChosen": " / ".join(map(str, mse["chosen_iteration"])),
+            "PThreeMSEFinalAverage": per_seed(mse["final_average_acc"])}
 
 
 def seed_rows(run):
@@ -517,15 +562,14 @@ def problem3_sentences(p3):
     else:
         settled = ("above $\\log 2\\approx0.693$ (the equilibrium of Problem 1d): the target encoder "
                    "is ahead of the discriminator at the end")
-    shares = p3["tsne_same_digit_neighbour"]
-    tsne = (f"for {pct(shares['before'], 0)}\\,\\% of the MNIST points the nearest SVHN point in the "
-            f"embedding shows the same digit before adaptation, {pct(shares['after'], 0)}\\,\\% after ADDA")
-    tsne += ("; the MNIST features are drawn towards their own digit's source cluster"
-             if shares["after"] > shares["before"] + 0.02 else
-             "; in this run ADDA does not draw them measurably closer to their own digit's source cluster")
-    return {"PThreePerDigit": per_digit_change(p3), "PThreePeak": monitored_peak(p3),
+    neighbour, mean = p3["tsne_same_digit_neighbour"], p3["same_digit_source_mean"]
+    return {"PThreePerDigit": per_digit_change(p3),
+            "PThreeTSNENeighbourBefore": pct(neighbour["before"], 0),
+            "PThreeTSNENeighbourAfter": pct(neighbour["after"], 0),
+            "PThreeOwnMeanBefore": pct(mean["before"]), "PThreeOwnMeanAfter": pct(mean["after"]),
+            "PThreeCloser": "1" if mean["after"] > mean["before"] + 0.01 else "0",
             "PThreeADDAOutcome": adda_outcome(p3), "PThreeMSEOutcome": mse_outcome(p3),
-            "PThreeCollapse": collapse, "PThreeDiscSettled": settled, "PThreeTSNE": tsne,
+            "PThreeCollapse": collapse, "PThreeDiscSettled": settled,
             "PThreeMSEFloor": mse_floor_sentence(p3),
             "PThreeMonitorNote": monitor_note(p3)}
 
@@ -559,7 +603,7 @@ def monitor_note(run):
     start, end = monitored_start_end(run)
     return (f"on {monitored_images(run)}; there the source "
             f"models score {pct(start)}\\,\\% on average at iteration 0 (the whole test set: "
-            f"{pct(run['source_only_mnist_acc'])}\\,\\%) and ADDA ends at {pct(end)}\\,\\% (whole test "
+            f"{pct(run['source_only_mnist_acc'])}\\,\\%) and the reported ADDA encoders at {pct(end)}\\,\\% (whole test "
             f"set: {pct(run['adda']['mean'])}\\,\\%): {monitored_gain(run)}; so the curves show the course "
             f"of training, and the tables the accuracies")
 
@@ -571,11 +615,12 @@ def monitored_images(run):
 
 
 def monitored_start_end(run):
-    """Mean monitored accuracy over the seeds at iteration 0 (the source model) and at the end."""
+    """Mean monitored accuracy over the seeds at iteration 0 (the source model) and of the reported
+    encoders."""
     monitor = run["adda"]["monitor"]
     seeds = [str(s) for s in run["seeds"]]
-    return (sum(monitor[s]["target_acc"][0] for s in seeds) / len(seeds),
-            sum(monitor[s]["target_acc"][-1] for s in seeds) / len(seeds))
+    return (sum(monitor[s]["averaged_acc"][0] for s in seeds) / len(seeds),
+            sum(run["adda"]["reported_monitored"]) / len(seeds))
 
 
 def mean_gain(run):
@@ -605,22 +650,6 @@ def require_mse(run, path):
                         f"make it again without --no-mse")
 
 
-def monitored_peak(run):
-    """Where each seed's monitored accuracy peaked against where it ended: what a stopping rule
-    that read MNIST labels would have picked, and what the fixed schedule reports instead."""
-    peaks = [max(zip(m["target_acc"], m["iteration"])) for m in run["adda"]["monitor"].values()]
-    drops = [peak - m["target_acc"][-1] for (peak, _), m in zip(peaks, run["adda"]["monitor"].values())]
-    if max(drops) < 0.01:
-        return "the monitored accuracy ends within a point of its peak in every seed."
-    at = sorted(iteration for _, iteration in peaks)
-    where = f"iteration {at[0]}" if at[0] == at[-1] else f"iterations {at[0]}--{at[-1]}"
-    return (f"the monitored accuracy peaks at {where} ({accuracy_range([peak for peak, _ in peaks])}\\,\\%) "
-            f"and ends {accuracy_range(drops)} points below its peak at iteration "
-            f"{run['adda']['settings']['iterations']}: "
-            f"the final iterate is "
-            f"reported, since finding the peak would need the MNIST labels that ADDA must not use.")
-
-
 SEED_COUNT_WORDS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight",
                     9: "Nine", 10: "Ten"}
 PAPER_ITERATIONS = 10000  # ADDA's published svhn-mnist recipe (Tzeng et al. 2017, their code)
@@ -637,7 +666,7 @@ def long_run_macros(results_dir):
     one = len(seeds) == 1
     monitors = [run["adda"]["monitor"][seed] for seed in seeds]
     length = monitors[0]["iteration"][-1]
-    last_quarters = {seed: [a for i, a in zip(m["iteration"], m["target_acc"]) if i >= 0.75 * length]
+    last_quarters = {seed: [a for i, a in zip(m["iteration"], m["averaged_acc"]) if i >= 0.75 * length]
                      for seed, m in zip(seeds, monitors)}
     collapsed = [seed for seed, readings in last_quarters.items() if min(readings) < 0.2]
     everything = [a for readings in last_quarters.values() for a in readings]
@@ -651,7 +680,8 @@ def long_run_macros(results_dir):
                  f"monitored on {monitored} stays between {pct(min(everything))} and "
                  f"{pct(max(everything))}\\,\\%{'' if one else ' (all seeds)'}")
     peak, peak_at, peak_seed = max((a, i, seed) for seed, m in zip(seeds, monitors)
-                                   for i, a in zip(m["iteration"], m["target_acc"]))
+                                   for curve in ("target_acc", "averaged_acc")
+                                   for i, a in zip(m["iteration"], m[curve]))
     start, end = monitored_start_end(run)
     sources, finals = run["source_only"]["per_seed"], run["adda"]["per_seed"]
     count = SEED_COUNT_WORDS.get(len(seeds), str(len(seeds)))
@@ -662,8 +692,10 @@ def long_run_macros(results_dir):
     data = ("the main run's data" if same_data else f"SVHN: {data_words(run['data_source']['svhn'])}, "
             f"MNIST: {data_words(run['data_source']['mnist'])}")
     text = (f"{who_ran} run for {length_text} ({data}{'; a --quick run' if run['quick'] else ''}; \\fig{{fig:p3long}}): "
-            f"source-only {' / '.join(pct(v) for v in sources)}\\,\\%, final iterate{'' if one else 's'} "
-            f"{' / '.join(pct(v) for v in finals)}\\,\\% on the whole test set"
+            f"source-only {' / '.join(pct(v) for v in sources)}\\,\\%, reported encoder{'' if one else 's'} "
+            f"{' / '.join(pct(v) for v in finals)}\\,\\% on the whole test set (SND's choice at iteration"
+            f"{'' if one else 's'} {' / '.join(map(str, run['adda']['chosen_iteration']))}; the final "
+            f"averages {per_seed(run['adda']['final_average_acc'])}\\,\\%)"
             + ("." if one else f"; {adda_outcome(run)}.")
             + f" On the monitored images of the figure{'' if one else ' (averaged over the seeds)'} the "
             f"accuracy goes from {pct(start)}\\,\\% to {pct(end)}\\,\\%, {monitored_gain(run)}; {trend}; "
@@ -724,7 +756,7 @@ def compare_with_default(long_run, run, seeds):
                    f"{iterations} iterations stops {points} points short of where {runs} end"
                    f"{'s' if one else ''}")
         if one:
-            readings = long_run["adda"]["monitor"][str(seeds[0])]["target_acc"][1:] or longs
+            readings = long_run["adda"]["monitor"][str(seeds[0])]["averaged_acc"][1:] or longs
             verdict += (f". One seed whose monitored accuracy ranges between {pct(min(readings))} and "
                         f"{pct(max(readings))}\\,\\% over the run does not establish a trend, but the "
                         f"default numbers may understate what ADDA reaches at the paper's length")
@@ -745,6 +777,28 @@ def compare_with_default(long_run, run, seeds):
                                                        f" ({', '.join(map(str, seeds))})")
     return (f"{subject} on the same data with the default schedule end{'s' if one else ''} at "
             f"{' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
+
+
+def robustness_macros(results_dir):
+    """Problem 3's ADDA on weaker and stronger source models (`make problem3-robustness`): a table
+    row per variant, and whether every seed's reported encoder ends within 1.5 points of its run's
+    best monitored reading."""
+    check = optional_results(results_dir, "problem3_robustness")
+    if check is None:
+        return {"PThreeHaveRobustness": "0", "PThreeRobustRows": "", "PThreeRobustNoLateDrop": "0",
+                "PThreeRobustMaxDrop": "", "PThreeRobustGains": ""}
+    rows, drops, gains = [], [], []
+    for variant in check["variants"]:
+        drops += variant["drop_from_best"]
+        gains += variant["gain_per_seed"]
+        rows.append(f"{variant['variant']} & {per_seed(variant['svhn_test_acc'], digits=0)} & "
+                    f"{per_seed(variant['source_only'])} & {per_seed(variant['adda'])} & "
+                    f"{' / '.join(signed(100 * g) for g in variant['gain_per_seed'])} & "
+                    f"{per_seed(variant['drop_from_best'])} \\\\")
+    return {"PThreeHaveRobustness": "1", "PThreeRobustRows": "\n".join(rows),
+            "PThreeRobustNoLateDrop": "1" if max(drops) <= 0.015 else "0",
+            "PThreeRobustMaxDrop": f"{100 * max(drops):.1f}",
+            "PThreeRobustGains": f"{signed(100 * min(gains))} to {signed(100 * max(gains))}"}
 
 
 def check_rows(results_dir, name):
@@ -881,7 +935,8 @@ def main(argv=None):
     macros = {"Candidate": tex_escape(args.candidate)}
     for part in ({"DataNotice": data_notice(p2, p3, quick)}, problem1_macros(p1), problem2_macros(p2),
                  problem3_macros(p3), problem2_seeds_macros(args.results),
-                 problem2_real_photos_macros(args.results), long_run_macros(args.results)):
+                 problem2_real_photos_macros(args.results), long_run_macros(args.results),
+                 robustness_macros(args.results)):
         macros.update(part)
     lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
     lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]

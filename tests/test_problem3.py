@@ -1,5 +1,6 @@
 import copy
 import json
+import math
 import struct
 
 import numpy as np
@@ -173,11 +174,16 @@ def test_discriminator_is_500_500_and_an_output():
     assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
 
 
+def no_penalty():
+    return torch.zeros(())
+
+
 def one_step(make_step):
     """One step from a fresh target encoder; which parameters changed, the losses, the step."""
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
-    step = make_step(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3))
+    step = make_step(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+                     lambda i: 1.0)
     modules = {"target": target_encoder, "discriminator": getattr(step, "discriminator", torch.nn.Identity())}
     before = {name: [p.clone() for p in module.parameters()] for name, module in modules.items()}
     losses = step(torch.randn(8, 84), torch.randn(8, 3, 32, 32))  # source features, target images
@@ -189,12 +195,12 @@ def one_step(make_step):
 def test_one_adda_step_changes_the_target_encoder_and_the_discriminator():
     changed, losses = one_step(p3.adda_step(p3.parse_arguments([]), torch.device("cpu")))
     assert changed == {"target": True, "discriminator": True}
-    assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc"}
+    assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc", "anchor_penalty"}
 
 
 def test_one_mse_step_changes_the_target_encoder():
     changed, losses = one_step(p3.mse_step)
-    assert changed == {"target": True, "discriminator": False} and set(losses) == {"mse_loss"}
+    assert changed == {"target": True, "discriminator": False} and set(losses) == {"mse_loss", "anchor_penalty"}
 
 
 def test_the_target_encoder_is_trained_with_inverted_labels():
@@ -204,7 +210,7 @@ def test_the_target_encoder_is_trained_with_inverted_labels():
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
     before = copy.deepcopy(target_encoder)
     step = p3.adda_step(p3.parse_arguments([]), torch.device("cpu"))(
-        target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3))
+        target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty, lambda i: 1.0)
     target_images = torch.randn(16, 3, 32, 32)
     losses = step(torch.randn(16, 84), target_images)
     with torch.no_grad():  # D after its own update is the D the encoder's loss was computed with
@@ -322,3 +328,117 @@ def test_missing_mnist_label_file_is_named(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(UserError, match="t10k-labels-idx1-ubyte: missing"):
         p3.load_mnist(tmp_path)
+
+
+def test_batches_are_per_epoch_shuffles_of_full_size():
+    """ADDA's input queues shuffle per epoch: each pass sees every image once, in a new order."""
+    batches = p3.shuffled_batches(10, 4, torch.Generator().manual_seed(0))
+    drawn = torch.cat([next(batches) for _ in range(5)])  # 20 indices = two passes
+    assert all(len(batch) == 4 for batch in drawn.split(4))
+    assert sorted(drawn[:10].tolist()) == list(range(10)) and sorted(drawn[10:].tolist()) == list(range(10))
+    assert drawn[:10].tolist() != drawn[10:].tolist()
+
+
+def test_cosine_schedule_starts_at_one_and_ends_at_zero():
+    factor = p3.cosine_to_zero(100)
+    assert factor(0) == 1.0 and factor(100) == pytest.approx(0.0, abs=1e-12)
+    assert factor(50) == pytest.approx(0.5) and factor(90) < 0.03
+    assert all(factor(i) >= factor(i + 1) for i in range(100))
+
+
+def test_l2_sp_penalty_is_zero_at_the_source_and_log_2_at_the_anchor_distance():
+    torch.manual_seed(0)
+    source = p3.WideLeNetEncoder((6, 16), (120, 84))
+    target = copy.deepcopy(source)
+    penalty, alpha = p3.l2_sp_penalty(target, source, anchor_distance=0.1)
+    assert penalty().item() == 0.0 and alpha > 0
+    with torch.no_grad():  # move every parameter by 10 % of itself: 10 % of the norm
+        for parameter in target.parameters():
+            parameter.mul_(1.1)
+    assert penalty().item() == pytest.approx(math.log(2), rel=1e-4)
+    assert p3.relative_distance(target, source) == pytest.approx(0.1, rel=1e-4)
+    no_penalty, zero = p3.l2_sp_penalty(target, source, anchor_distance=0)
+    assert zero == 0.0 and no_penalty().item() == 0.0
+
+
+def tiny_domains(n=40):
+    generator = torch.Generator().manual_seed(0)
+    images = lambda count, channels: torch.randint(0, 256, (count, channels, 32, 32), dtype=torch.uint8,
+                                                   generator=generator)
+    labels = lambda count: torch.arange(count) % 10
+    svhn = {"train": (images(n, 3), labels(n)), "test": (images(n, 3), labels(n))}
+    mnist = {"train": (images(n, 1), labels(n)), "test": (images(n, 1), labels(n))}
+    return svhn, mnist
+
+
+@pytest.mark.parametrize("method", ["adda", "mse"])
+def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
+    """Both methods alike: the encoder reported is the exponential moving average of the iterates
+    (AveragedModel's first update copies, later ones decay), the encoder's rate follows the cosine
+    from its peak to zero, and the L2-SP penalty starts at zero and grows as the encoder moves."""
+    args = p3.parse_arguments(["--conv-widths", "6", "16", "--fc-widths", "120", "84", "--source-steps", "3",
+                               "--batch-size", "8", "--adapt-iterations", "6", "--monitor-every", "3",
+                               "--monitor-images", "20"])
+    device = torch.device("cpu")
+    svhn, mnist = tiny_domains()
+    source = p3.train_source(svhn, 0, args, device)
+    make_step = p3.adda_step(args, device) if method == "adda" else p3.mse_step
+    log = []
+
+    def recording(target_encoder, optimiser, penalty, lr_factor):
+        step = make_step(target_encoder, optimiser, penalty, lr_factor)
+        log.append(optimiser)
+
+        def recorded(*batch):
+            losses = step(*batch)
+            log.append((optimiser.param_groups[0]["lr"], copy.deepcopy(target_encoder.state_dict()), losses))
+            return losses
+        return recorded
+
+    run = p3.adapt(method, 0, source, svhn, mnist, args, device, recording)
+    optimiser, steps = log[0], log[1:]
+    assert len(steps) == 6 and steps[0][0] == pytest.approx(args.adapt_lr)
+    assert optimiser.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # its scheduled end
+    assert [lr for lr, _, _ in steps] == sorted([lr for lr, _, _ in steps], reverse=True)
+    assert steps[0][2]["anchor_penalty"] == 0.0 < steps[-1][2]["anchor_penalty"]
+    decay = run["average_decay"]
+    assert decay == pytest.approx(1 - 1 / max(1.0, 0.1 * 6))
+    chosen = run["chosen_iteration"]
+    assert chosen in (3, 6)  # a monitoring reading after iteration 0
+    expected = {name: value.clone() for name, value in steps[0][1].items()}
+    for _, state, _ in steps[1:chosen]:
+        for name in expected:
+            expected[name] = decay * expected[name] + (1 - decay) * state[name]
+    for name, value in run["target_encoder"].items():
+        assert torch.allclose(value, expected[name], atol=1e-6), name
+    encoder, classifier = p3.load_source(source, args, device)
+    encoder.load_state_dict(run["target_encoder"])
+    assert run["acc"] == pytest.approx(p3.accuracy(encoder, classifier, mnist["test"], device))
+    reading = run["curves"]["monitor_iteration"].index(chosen)
+    assert run["curves"]["snd"][reading] == max(run["curves"]["snd"][1:])
+    assert run["reported_monitored"] == run["curves"]["averaged_acc"][reading] <= run["best_monitored"]
+
+
+def test_soft_neighbourhood_density_is_high_for_clustered_predictions():
+    """SND (Saito et al. 2021): the mean entropy of each sample's softmax over its neighbours'
+    similarities. Identical predictions: every neighbour alike, entropy log(n - 1). Two tight groups
+    of 5: each sample's mass spreads over its 4 group-mates, entropy log 4. Spread predictions: less."""
+    assert p3.soft_neighbourhood_density(torch.full((10, 3), 1 / 3)) == pytest.approx(math.log(9), rel=1e-5)
+    groups = torch.tensor([[0.98, 0.01, 0.01]] * 5 + [[0.01, 0.98, 0.01]] * 5)
+    assert p3.soft_neighbourhood_density(groups) == pytest.approx(math.log(4), rel=1e-3)
+    spread = torch.randn(10, 10, generator=torch.Generator().manual_seed(0)).mul(5).softmax(1)
+    assert p3.soft_neighbourhood_density(spread) < math.log(4)
+
+
+def test_the_discriminator_follows_its_schedule():
+    """Both players are annealed: with a rate factor of 0 the discriminator does not move."""
+    args = p3.parse_arguments([])
+    assert args.discriminator_lr == pytest.approx(4 * args.adapt_lr)  # two time-scales
+    for factor, moves in ((0.0, False), (1.0, True)):
+        torch.manual_seed(0)
+        target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
+        step = p3.adda_step(args, torch.device("cpu"))(
+            target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty, lambda i: factor)
+        before = [p.clone() for p in step.discriminator.parameters()]
+        step(torch.randn(8, 84), torch.randn(8, 3, 32, 32))
+        assert any(not torch.equal(a, b) for a, b in zip(before, step.discriminator.parameters())) == moves
