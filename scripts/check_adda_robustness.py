@@ -1,6 +1,6 @@
 """Problem 3's robustness check: the final ADDA design on source models of different strength,
-made from the shipped 5,000 SVHN crops (fewer training crops, shorter or longer source training),
-three whole-pipeline seeds each. One row per run, its monitored curves, and one figure.
+made from the SVHN crops the script reads (by default the shipped 4,000 training crops: fewer of
+them, shorter or longer source training), three whole-pipeline seeds each. One row per run, its monitored curves, and one figure.
 
     .venv/bin/python scripts/check_adda_robustness.py --json doc/results/problem3_robustness.json
 

@@ -81,18 +81,20 @@ def parse_arguments(argv=None):
                             "the ratio of SAGAN and BigGAN); annealed alike")
     adapt.add_argument("--average-horizon", type=float, default=0.1,
                        help="horizon of the exponential moving average of the target encoder's "
-                            "weights, as a fraction of the iterations (decay 1 - 1/(h T)); the "
-                            "averaged encoder is the one reported")
+                            "weights, as a fraction of the iterations (decay 1 - 1/(h T)); SND "
+                            "chooses the reported encoder among the averages")
     adapt.add_argument("--anchor-distance", type=float, default=0.1,
                        help="L2-SP: the penalty towards the source weights equals log 2 when the "
                             "target encoder has moved this fraction of their norm (0: no penalty)")
     adapt.add_argument("--no-mse", action="store_true",
                        help="skip the MSE variant (3c), e.g. for a long run that checks ADDA's schedule")
     adapt.add_argument("--monitor-every", type=int, default=100,
-                       help="iterations between target-accuracy readings (monitoring only)")
+                       help="iterations between readings: the MNIST accuracy curves (monitoring "
+                            "only) and SND on MNIST training images, whose highest reading picks "
+                            "the reported encoder")
     adapt.add_argument("--monitor-images", type=int, default=2000,
-                       help="MNIST test images in each monitoring reading (the final accuracy "
-                            "uses all of them)")
+                       help="MNIST test images in each accuracy reading (the final accuracy "
+                            "uses all of them), and MNIST training images for SND")
     args = parser.parse_args(argv)
     if args.quick:
         args.source_steps = min(args.source_steps, 300)
@@ -579,7 +581,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
 def mse_step(target_encoder, optimiser, penalty, lr_factor):
     """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t (plus the shared
     L2-SP penalty). Its minimiser maps every target image to the mean source feature, whatever the
-    digit."""
+    digit. (`lr_factor` anneals a second player; the MSE variant has none.)"""
     def step(source_features, target_images):
         loss = F.mse_loss(target_encoder(target_images), source_features)
         anchor = penalty()
@@ -640,11 +642,12 @@ def mean_std(values):
             "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
-def settled_loss(run, name="discriminator_loss"):
-    """Mean of a loss over the last tenth of a run (the discriminator's: log 2 = 0.693 at ADDA's
-    equilibrium)."""
+def settled_loss(run, name="discriminator_loss", tenth="last"):
+    """Mean of a loss over the last (or first) tenth of a run (the discriminator's: log 2 = 0.693 at
+    ADDA's equilibrium)."""
     losses = run["curves"][name]
-    return float(np.mean(losses[-max(1, len(losses) // 10):]))
+    count = max(1, len(losses) // 10)
+    return float(np.mean(losses[-count:] if tenth == "last" else losses[:count]))
 
 
 def mse_floor(run, feature_dim):
@@ -1016,6 +1019,8 @@ def main(argv=None):
                                  "snd": r["curves"]["snd"]}
                              for s, r in adda_runs.items()},
                  "discriminator_acc_final": [settled_loss(adda_runs[s], "discriminator_acc") for s in seeds],
+                 "target_loss_start": [settled_loss(adda_runs[s], "target_loss", "first") for s in seeds],
+                 "target_loss_final": [settled_loss(adda_runs[s], "target_loss") for s in seeds],
                  **drift(adda_runs),
                  "settings": {**settings, "lr_discriminator": args.discriminator_lr,
                               "lr_discriminator_ratio": args.discriminator_lr / args.adapt_lr}},

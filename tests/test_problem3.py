@@ -371,14 +371,20 @@ def tiny_domains(n=40):
     return svhn, mnist
 
 
+def tiny_arguments():
+    """A wide LeNet-5 of the classic widths, 3 source steps, 6 adaptation iterations read every 3,
+    and a weight-average horizon of half the run (decay 2/3, so that averaging shows)."""
+    return p3.parse_arguments(["--conv-widths", "6", "16", "--fc-widths", "120", "84", "--source-steps", "3",
+                               "--batch-size", "8", "--adapt-iterations", "6", "--monitor-every", "3",
+                               "--monitor-images", "20", "--average-horizon", "0.5"])
+
+
 @pytest.mark.parametrize("method", ["adda", "mse"])
 def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
     """Both methods alike: the encoder reported is the exponential moving average of the iterates
     (AveragedModel's first update copies, later ones decay), the encoder's rate follows the cosine
     from its peak to zero, and the L2-SP penalty starts at zero and grows as the encoder moves."""
-    args = p3.parse_arguments(["--conv-widths", "6", "16", "--fc-widths", "120", "84", "--source-steps", "3",
-                               "--batch-size", "8", "--adapt-iterations", "6", "--monitor-every", "3",
-                               "--monitor-images", "20"])
+    args = tiny_arguments()
     device = torch.device("cpu")
     svhn, mnist = tiny_domains()
     source = p3.train_source(svhn, 0, args, device)
@@ -402,7 +408,7 @@ def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
     assert [lr for lr, _, _ in steps] == sorted([lr for lr, _, _ in steps], reverse=True)
     assert steps[0][2]["anchor_penalty"] == 0.0 < steps[-1][2]["anchor_penalty"]
     decay = run["average_decay"]
-    assert decay == pytest.approx(1 - 1 / max(1.0, 0.1 * 6))
+    assert decay == pytest.approx(1 - 1 / 3)  # horizon half of the 6 iterations
     chosen = run["chosen_iteration"]
     assert chosen in (3, 6)  # a monitoring reading after iteration 0
     expected = {name: value.clone() for name, value in steps[0][1].items()}
@@ -431,14 +437,72 @@ def test_soft_neighbourhood_density_is_high_for_clustered_predictions():
 
 
 def test_the_discriminator_follows_its_schedule():
-    """Both players are annealed: with a rate factor of 0 the discriminator does not move."""
+    """Both players are annealed: the discriminator's rate follows the factor from step to step (here
+    1, then 0: the first step moves it, the second does not)."""
     args = p3.parse_arguments([])
     assert args.discriminator_lr == pytest.approx(4 * args.adapt_lr)  # two time-scales
-    for factor, moves in ((0.0, False), (1.0, True)):
-        torch.manual_seed(0)
-        target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
-        step = p3.adda_step(args, torch.device("cpu"))(
-            target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty, lambda i: factor)
+    torch.manual_seed(0)
+    target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
+    step = p3.adda_step(args, torch.device("cpu"))(
+        target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+        lambda i: 1.0 if i == 0 else 0.0)
+    moved = []
+    for _ in range(2):
         before = [p.clone() for p in step.discriminator.parameters()]
         step(torch.randn(8, 84), torch.randn(8, 3, 32, 32))
-        assert any(not torch.equal(a, b) for a, b in zip(before, step.discriminator.parameters())) == moves
+        moved.append(any(not torch.equal(a, b) for a, b in zip(before, step.discriminator.parameters())))
+    assert moved == [True, False]
+
+
+def test_no_choice_of_the_adaptation_reads_an_mnist_label():
+    """Shuffled MNIST labels (train and test) change the accuracies read, never the encoder that
+    SND chooses and the run reports."""
+    args, device = tiny_arguments(), torch.device("cpu")
+    svhn, mnist = tiny_domains()
+    source = p3.train_source(svhn, 0, args, device)
+    runs = []
+    for labels_seed in (None, 1):
+        data = dict(mnist)
+        if labels_seed is not None:
+            shuffle = lambda split: (split[0], split[1][torch.randperm(len(split[1]),
+                                                                       generator=torch.Generator().manual_seed(labels_seed))])
+            data = {name: shuffle(split) for name, split in mnist.items()}
+        runs.append(p3.adapt("ADDA", 0, source, svhn, data, args, device, p3.adda_step(args, device)))
+    assert runs[0]["chosen_iteration"] == runs[1]["chosen_iteration"]
+    assert runs[0]["curves"]["snd"] == runs[1]["curves"]["snd"]
+    assert all(torch.equal(runs[0]["target_encoder"][k], runs[1]["target_encoder"][k]) for k in runs[0]["target_encoder"])
+
+
+def test_source_training_decays_the_weights_not_the_biases(monkeypatch):
+    """ADDA's LeNet regulariser: L2 of 2.5e-5 on conv and fc weights; biases are not penalised."""
+    groups = []
+    real_adam = torch.optim.Adam
+
+    def recording_adam(params, **kwargs):
+        optimiser = real_adam(params, **kwargs)
+        groups.extend(optimiser.param_groups)
+        return optimiser
+    monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+    args = tiny_arguments()
+    p3.train_source(tiny_domains()[0], 0, args, torch.device("cpu"))
+    decayed = [g for g in groups if g["weight_decay"] > 0]
+    assert len(decayed) == 1 and decayed[0]["weight_decay"] == pytest.approx(2.5e-5)
+    assert all(p.dim() > 1 for p in decayed[0]["params"])
+    assert all(p.dim() == 1 for g in groups if g["weight_decay"] == 0 for p in g["params"])
+
+
+def test_same_digit_source_mean_counts_features_nearest_their_own_digit():
+    """SVHN test images that are 4 copies of one image per digit have that image's feature as the
+    digit's mean; MNIST images equal to them (in grey) lie on their own digit's mean: share 1. With
+    every MNIST label moved to the next digit, the share is 0."""
+    args, device = tiny_arguments(), torch.device("cpu")
+    generator = torch.Generator().manual_seed(0)
+    one_per_digit = torch.randint(0, 256, (10, 1, 32, 32), dtype=torch.uint8, generator=generator)
+    images = one_per_digit.repeat(4, 1, 1, 1)
+    labels = torch.arange(40) % 10
+    svhn = {"test": (images.expand(-1, 3, -1, -1).contiguous(), labels)}  # grey RGB: to_input gives the same
+    state = p3.WideLeNetEncoder(args.conv_widths, args.fc_widths).state_dict()
+    same = p3.same_digit_source_mean(state, state, svhn, {"test": (images, labels)}, args, device)
+    assert same == {"before": 1.0, "after": 1.0}
+    shifted = p3.same_digit_source_mean(state, state, svhn, {"test": (images, (labels + 1) % 10)}, args, device)
+    assert shifted == {"before": 0.0, "after": 0.0}
