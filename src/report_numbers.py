@@ -687,12 +687,13 @@ def long_run_macros(results_dir):
                f"seeds {', '.join(collapsed[:-1])} and {collapsed[-1]} collapse")
         trend = f"{who} (accuracy below 20\\,\\% in the last quarter)"
     else:
-        trend = (f"{'it does not collapse' if one else 'none collapses'}: over the last quarter the accuracy "
-                 f"monitored on {monitored} stays between {pct(min(everything))} and "
-                 f"{pct(max(everything))}\\,\\%{'' if one else ' (all seeds)'}")
-    peak, peak_at, peak_seed = max((a, i, seed) for seed, m in zip(seeds, monitors)
-                                   for curve in ("target_acc", "averaged_acc")
-                                   for i, a in zip(m["iteration"], m[curve]))
+        trend = (f"{'it does not fall' if one else 'none falls'} to chance: over the last quarter the "
+                 f"averaged encoder{'' if one else 's'}' accuracy monitored on {monitored} stays between "
+                 f"{pct(min(everything))} and {pct(max(everything))}\\,\\%{'' if one else ' (all seeds)'}")
+    peak, minus_peak_at, peak_seed = max((a, -i, seed) for seed, m in zip(seeds, monitors)
+                                         for curve in ("target_acc", "averaged_acc")
+                                         for i, a in zip(m["iteration"], m[curve]))
+    peak_at = -minus_peak_at  # the first iteration that reached it
     start, end = monitored_start_end(run)
     sources, finals = run["source_only"]["per_seed"], run["adda"]["per_seed"]
     count = SEED_COUNT_WORDS.get(len(seeds), str(len(seeds)))
@@ -787,7 +788,7 @@ def compare_with_default(long_run, run, seeds):
                    f"{', '.join(signed(100 * d) for d in differences)} points)")
     subject = f"The same seed{'' if one else 's'}" + ("" if len(seeds) == len(long_run["seeds"]) else
                                                        f" ({', '.join(map(str, seeds))})")
-    return (f"{subject} on the same data with the default schedule end{'s' if one else ''} at "
+    return (f"{subject} on the same data with the default schedule report{'s' if one else ''} "
             f"{' / '.join(pct(v) for v in shorts)}\\,\\%, {verdict}.")
 
 

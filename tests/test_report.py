@@ -318,13 +318,13 @@ def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": monitor_curves([0, 2500, 5000, 7500, 10000], [0.66, 0.76, 0.72, 0.71, 0.70])}
     text = long_run_text(tmp_path, run)
-    assert "does not collapse" in text and "76.0" in text and "iteration 2500" in text
+    assert "does not fall to chance" in text and "76.0" in text and "iteration 2500" in text
     assert "ends at 0.43 (below" in text
     assert "No default-length run" in text
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
     (tmp_path / "problem3.json").write_text(json.dumps(default))
     text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
-    assert "ends at 74.0" in text and "4.0 points below the default schedule" in text
+    assert "reports 74.0" in text and "4.0 points below the default schedule" in text
     run["adda"]["per_seed"] = [0.75]
     text = long_run_text(tmp_path, run)
     assert "within 2 points" in text and "not on the plateau" not in text
@@ -346,9 +346,9 @@ def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(
     text = macros["PThreeLongRun"]
     assert text.startswith("Three seeds (each the whole pipeline) run for 10000 iterations")
     assert "reported encoders 78.0 / 79.0 / 75.0" in text and "ADDA beats source-only in every seed" in text
-    assert "none collapses" in text and "between 78.0 and 80.0" in text and "of seed 2" in text
+    assert "none falls to chance" in text and "between 78.0 and 80.0" in text and "of seed 2" in text
     assert "The discriminators' losses end at 0.43 / 0.45 / 0.47 (below $\\log 2$: the discriminator" in text
-    assert "end at 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
+    assert "report 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
     assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
     run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
     assert ("differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)"
