@@ -113,9 +113,21 @@ def load_rgb(path):
     try:
         with Image.open(path) as image:
             # A photo's EXIF orientation says how it was held: apply it, as any viewer does.
-            return ImageOps.exif_transpose(image).convert("RGB")  # greyscale -> three equal channels
+            image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I"):  # 16- or 32-bit grey: convert("RGB") would clip at 255
+                image = Image.fromarray(scale_to_8_bits(np.asarray(image)), "L")
+            return image.convert("RGB")  # greyscale -> three equal channels
     except Exception as error:  # PIL raises many types for broken files
         raise UserError(f"{path}: not a readable image ({type(error).__name__})") from None
+
+
+def scale_to_8_bits(grey):
+    """A 16-bit grey image (PNG's I;16, or PIL's 32-bit I holding 16-bit values) to 0..255 by
+    65535 -> 255; values that already fit in 8 bits stay as they are."""
+    grey = grey.astype(np.float64)
+    if grey.max() > 255:
+        grey = grey / 257.0
+    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
 
 
 def check_layout(data_dir):
@@ -132,6 +144,9 @@ def check_layout(data_dir):
     for split, (classes, samples) in listings.items():
         if not classes:
             raise UserError(f"{data_dir / split}: no class folders")
+        if len(classes) < 2:
+            raise UserError(f"{data_dir / split}: only one class folder ({classes[0]}); a classifier "
+                            f"needs at least two")
         counts = np.bincount([label for _, label in samples], minlength=len(classes))
         for name, count in zip(classes, counts):
             if count == 0:
@@ -1021,10 +1036,24 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
 # ==================================================================================================
 # The answers, one function per sub-question
 # ==================================================================================================
+def refuse_output_inside_input(data_dir, outputs):
+    """An output folder equal to or inside the data folder would write into the user's data (a new
+    class folder in train/, say): refused before any training, naming the flag."""
+    data = data_dir.resolve()
+    for flag, folder in outputs.items():
+        folder = Path(folder).resolve()
+        if folder == data or data in folder.parents:
+            raise UserError(f"{folder}: {flag} is inside the data folder {data_dir}, so this run would "
+                            f"write into it; choose a folder outside it")
+
+
 def start_run(args):
     """Data (see choose_data_dir), device, checkpoints."""
     seed_everything(args.seed)
     args.data_dir, origin = choose_data_dir(args)
+    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
+    refuse_output_inside_input(args.data_dir, {"--fixed-data-dir": fixed_dir, "--out": args.out,
+                                               "--runs-dir": args.runs_dir})
     load_start = time.time()
     data = load_data(args.data_dir, args.image_size, args.seed)
     data_source, truth = data_label(args.data_dir, data, origin)
@@ -1036,7 +1065,6 @@ def start_run(args):
     checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
     device = choose_device(args.device)
     mean, std = channel_statistics(data["train"][0])
-    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
     print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
           f"{checkpoints.directory})")
     print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val "

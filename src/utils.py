@@ -236,6 +236,18 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
+def read_bookkeeping(path):
+    """A checkpoint folder's JSON record (timings, code digests); an unreadable one is named in
+    one line and started afresh (it only says which stages were timed and by which code)."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        print(f"warning: {path} is unreadable ({type(error).__name__}); starting it afresh")
+        return {}
+
+
 class Checkpoints:
     """Stage results under RUNS/<problem>/<config-hash>/, so a rerun of the same configuration
     resumes where it stopped and a different configuration never reuses stale results. A stage
@@ -253,11 +265,11 @@ class Checkpoints:
         self.resumed = []
         self.resumed_seconds = 0.0
         self._timing_file = self.directory / "timings.json"
-        self._stored = json.loads(self._timing_file.read_text()) if self._timing_file.exists() else {}
+        self._stored = read_bookkeeping(self._timing_file)
         self.code_digest = source_digest([*code, __file__])
         self.resumed_from_other_code = []
         self._code_file = self.directory / "code.json"
-        self._stage_code = json.loads(self._code_file.read_text()) if self._code_file.exists() else {}
+        self._stage_code = read_bookkeeping(self._code_file)
 
     def path(self, name):
         return self.directory / name
@@ -266,9 +278,14 @@ class Checkpoints:
         """Return the saved result of stage `name`, or compute, save and time it."""
         path = self.path(f"{name}.pt")
         if path.exists():
-            print(f"[{name}] resumed from {path}")
-            self.note_resumed(name)
-            return torch.load(path, weights_only=False)
+            try:
+                result = torch.load(path, weights_only=False)
+            except Exception as error:  # truncated or corrupted: torch raises several types
+                print(f"warning: [{name}] {path} is unreadable ({type(error).__name__}); computing it again")
+            else:
+                print(f"[{name}] resumed from {path}")
+                self.note_resumed(name)
+                return result
         start = time.time()
         result = compute()
         save_atomic(result, path)

@@ -221,6 +221,46 @@ def test_bad_data_gives_a_clear_error(small_planted, tmp_path, damage, message):
         p2.load_data(data, 32, seed=0)
 
 
+def keep_one_class(data):
+    for split in ("train", "test"):
+        for folder in sorted((data / split).iterdir())[1:]:
+            shutil.rmtree(folder)
+
+
+def test_a_single_class_is_not_a_classification_problem(small_planted, tmp_path):
+    data = copy_of(small_planted, tmp_path)
+    keep_one_class(data)
+    with pytest.raises(UserError, match="only one class folder .*; a classifier needs at least two"):
+        p2.load_data(data, 32, seed=0)
+
+
+def test_a_16_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    """A linear ramp 0..65535 loads as 0..255 (mean 127.5), not as nearly white."""
+    ramp = np.tile(np.linspace(0, 65535, 64).round().astype(np.uint16), (64, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert Image.open(tmp_path / "ramp.png").mode.startswith("I")
+    loaded = np.asarray(p2.load_rgb(tmp_path / "ramp.png"))
+    assert loaded.shape == (64, 64, 3) and loaded[0, 0, 0] == 0 and loaded[0, -1, 0] == 255
+    assert loaded.mean() == pytest.approx(127.5, abs=0.5)
+    small = np.full((8, 8), 200, dtype=np.uint16)  # 16-bit storage of 8-bit values: kept
+    Image.fromarray(small).save(tmp_path / "small.png")
+    assert np.asarray(p2.load_rgb(tmp_path / "small.png")).max() == 200
+
+
+def test_an_output_folder_inside_the_data_is_refused_before_any_training(small_planted, tmp_path, run):
+    data = copy_of(small_planted, tmp_path)
+    inside = data / "train" / "modified"
+    result = run("problem2_traffic.py", "--data-dir", data, "--fixed-data-dir", inside, "--out",
+                 tmp_path / "out", "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--fixed-data-dir is inside the data folder" in result.stderr
+    assert not inside.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()
+    for flag, folder in (("--fixed-data-dir", data), ("--out", data / "test" / "figures")):
+        with pytest.raises(UserError, match=f"{flag} is inside the data folder"):
+            p2.refuse_output_inside_input(data, {flag: folder})
+    p2.refuse_output_inside_input(data, {"--out": tmp_path / "out"})  # beside it: fine
+
+
 def test_the_occluder_reaches_the_last_pixels():
     assert p2.occluder_positions(25, 10, 4) == [0, 4, 8, 12, 15]
     assert p2.occluder_positions(24, 10, 2)[-1] == 14

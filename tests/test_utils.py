@@ -145,3 +145,18 @@ def test_data_fingerprint_changes_when_the_data_does(tmp_path):
     assert utils.data_fingerprint(tmp_path / "train") == first
     (tmp_path / "train" / "b.png").write_bytes(b"x")
     assert utils.data_fingerprint(tmp_path / "train") != first
+
+
+def test_an_unreadable_checkpoint_is_named_in_one_line_and_computed_again(tmp_path, capsys):
+    config = {"a": 1}
+    first = utils.Checkpoints(tmp_path, "p", config)
+    assert first.stage("answer", lambda: {"value": 1}) == {"value": 1}
+    first.path("answer.pt").write_bytes(b"truncated")  # an interrupted copy, a full disk
+    (first.directory / "timings.json").write_text('{"answer": 1.')
+    (first.directory / "code.json").write_text("")
+    capsys.readouterr()
+    again = utils.Checkpoints(tmp_path, "p", config)
+    assert again.stage("answer", lambda: {"value": 2}) == {"value": 2}
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 3 and "answer.pt is unreadable" in warnings[-1]
+    assert again.resumed == [] and utils.Checkpoints(tmp_path, "p", config).stage("answer", lambda: None) == {"value": 2}
