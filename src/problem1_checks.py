@@ -120,7 +120,7 @@ def per_layer_ratios(weight_scale, depth, width, batch, repeats, activation=torc
 def check_he_forward_backward(weight_scale=2.0, depth=40, conv=False, generator=None):
     """With Var(w) = weight_scale/n the per-layer variance ratio is weight_scale/2: He (2) keeps it 1.
 
-    Returns the checks on the geometric-mean per-layer ratio, forward and backward, averaged over
+    Returns the checks on the arithmetic mean of the per-layer ratios, forward and backward, over
     independently drawn networks (6 fully connected of width 512, 24 narrow conv nets).
     """
     kind = "conv" if conv else "fully connected"
@@ -163,7 +163,7 @@ def below(ax, columns=2):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=8, frameon=False)
 
 
-def plot_he(generator):
+def plot_he(generator, out):
     """Variance against depth for several weight scales: only He's 2/n is flat."""
     scales = {"Var(w)=1/n (LeCun)": 1.0, "Var(w)=2/n (He)": 2.0, "Var(w)=3/n": 3.0}
     # Drawn near the size it prints at (the text width), so 9 pt stays about 8 pt there.
@@ -187,7 +187,7 @@ def plot_he(generator):
         ax.set_xlabel("layer l")
     axes[0].set_ylabel("variance (log scale)")
     below(axes[1], columns=3)
-    save_figure(fig, OUT, "p1_he_variance_vs_depth")
+    save_figure(fig, out, "p1_he_variance_vs_depth")
     return summary
 
 
@@ -243,7 +243,7 @@ def tanh_variance_recursion(weight_scale, depth):
     return q / weight_scale
 
 
-def plot_xavier_vs_he(generator, measured_ratios):
+def plot_xavier_vs_he(generator, measured_ratios, out):
     networks = [("linear", lambda y: y), ("tanh", torch.tanh), ("ReLU", torch.relu)]
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.6), sharey=True)
     ratios = {}
@@ -258,7 +258,7 @@ def plot_xavier_vs_he(generator, measured_ratios):
         ax.set_xlabel("layer l")
         below(ax)
     axes[0].set_ylabel("Var(y_l)")
-    save_figure(fig, OUT, "p1_xavier_vs_he")
+    save_figure(fig, out, "p1_xavier_vs_he")
     return ratios
 
 
@@ -280,10 +280,10 @@ def kl_direct_sum(p, q):
                for x in (0, 1))
 
 
-def check_bernoulli_kl(kl_formula=bernoulli_kl):
+def check_bernoulli_kl():
     grid = np.linspace(0.02, 0.98, 49)
     p, q = np.meshgrid(grid, grid, indexing="ij")
-    closed = kl_formula(p, q)
+    closed = bernoulli_kl(p, q)
     checks = [check("1c Bernoulli KL, closed form vs direct sum (max abs error on grid)",
                     np.max(np.abs(closed - kl_direct_sum(p, q))), 0.0, 1e-12)]
     torch_kl = torch.distributions.kl_divergence(
@@ -298,27 +298,27 @@ def check_bernoulli_kl(kl_formula=bernoulli_kl):
         log_ratio = np.where(x, np.log(p_i / q_i), np.log((1 - p_i) / (1 - q_i)))
         stderr = log_ratio.std() / math.sqrt(len(x))
         checks.append(check(f"1c Bernoulli KL({p_i} || {q_i}), Monte Carlo vs closed form",
-                            log_ratio.mean(), float(kl_formula(p_i, q_i)), 5 * stderr))
+                            log_ratio.mean(), float(bernoulli_kl(p_i, q_i)), 5 * stderr))
     checks.append(check("1c KL >= 0 on the grid, 0 on the diagonal (min; |diag| max)",
                         min(closed.min(), 0.0) - np.abs(np.diag(closed)).max(), 0.0, 1e-12))
-    forward, reverse = float(kl_formula(0.1, 0.5)), float(kl_formula(0.5, 0.1))
+    forward, reverse = float(bernoulli_kl(0.1, 0.5)), float(bernoulli_kl(0.5, 0.1))
     checks.append(check("1c asymmetry: KL(0.5||0.1) - KL(0.1||0.5)", reverse - forward,
                         float(bernoulli_kl(0.5, 0.1) - bernoulli_kl(0.1, 0.5)), 1e-12))
     # As q -> 0 with p > 0 the KL grows like -p log q: the slope in -log q tends to p.
     q_small = np.array([1e-6, 1e-9])
-    slope = np.diff(kl_formula(0.3, q_small)) / np.diff(-np.log(q_small))
+    slope = np.diff(bernoulli_kl(0.3, q_small)) / np.diff(-np.log(q_small))
     checks.append(check("1c limit q->0: d KL(0.3||q) / d(-log q) -> p", slope[0], 0.3, 1e-6))
-    checks.append(check("1c limit p=0: KL(0||q) = -log(1-q) at q=0.4", float(kl_formula(0.0, 0.4)),
+    checks.append(check("1c limit p=0: KL(0||q) = -log(1-q) at q=0.4", float(bernoulli_kl(0.0, 0.4)),
                         -math.log(0.6), 1e-12))
     # VAE with Bernoulli latents and a uniform prior: the KL term is log 2 minus the entropy.
     entropy = -(grid * np.log(grid) + (1 - grid) * np.log(1 - grid))
     checks.append(check("1c VAE form: KL(Bern(p)||Bern(1/2)) = log 2 - H(p) (max abs error)",
-                        np.max(np.abs(kl_formula(grid, 0.5) - (math.log(2) - entropy))), 0.0,
+                        np.max(np.abs(bernoulli_kl(grid, 0.5) - (math.log(2) - entropy))), 0.0,
                         1e-12))
     return checks
 
 
-def plot_bernoulli_kl():
+def plot_bernoulli_kl(out):
     grid = np.linspace(0.005, 0.995, 199)
     p, q = np.meshgrid(grid, grid, indexing="ij")
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
@@ -340,7 +340,7 @@ def plot_bernoulli_kl():
     axes[1].set_xlabel("p (solid) or q (dashed)")
     axes[1].set_title("asymmetric, and unbounded as q $\\to$ 0 or 1")
     axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    save_figure(fig, OUT, "p1_bernoulli_kl")
+    save_figure(fig, out, "p1_bernoulli_kl")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -388,20 +388,20 @@ def optimal_discriminator(p_data, p_g):
     return p_data / (p_data + p_g)
 
 
-def check_gan_optimum(d_star_formula=optimal_discriminator):
+def check_gan_optimum():
     p_data = P_DATA.pdf(X_GRID)
     checks, summary = [], {}
     # Converged generator: p_g = p_data.
     numeric_equal = pointwise_optimal_discriminator(p_data, p_data)
     checks.append(check("1d p_g = p_data: max |numerical argmax D - 1/2|",
                         np.max(np.abs(numeric_equal - 0.5)), 0.0, 1e-6))
-    value_at_optimum = value_function(p_data, p_data, d_star_formula(p_data, p_data))
+    value_at_optimum = value_function(p_data, p_data, optimal_discriminator(p_data, p_data))
     checks.append(check("1d p_g = p_data: V(G, D*) = -log 4", value_at_optimum, -math.log(4), 1e-6))
     # A generator that has not converged: the formula still matches the pointwise maximiser,
     # and V(G, D*) = -log 4 + 2 JSD(p_data || p_g) (Goodfellow et al. 2014, Thm. 1).
     p_g = P_G_APART.pdf(X_GRID)
     numeric_apart = pointwise_optimal_discriminator(p_data, p_g)
-    formula_apart = d_star_formula(p_data, p_g)
+    formula_apart = optimal_discriminator(p_data, p_g)
     support = (p_data + p_g) > 1e-12
     checks.append(check("1d p_g != p_data: max |numerical argmax D - D* formula|",
                         np.max(np.abs(numeric_apart - formula_apart)[support]), 0.0, 1e-6))
@@ -412,7 +412,7 @@ def check_gan_optimum(d_star_formula=optimal_discriminator):
     # The z-integral itself, by sampling z ~ N(0,1) and pushing it through G(z) = 1.5 + 0.7 z.
     z = np.random.default_rng(2).standard_normal(1_000_000)
     generated = 1.5 + 0.7 * z
-    d_generated = d_star_formula(P_DATA.pdf(generated), P_G_APART.pdf(generated))
+    d_generated = optimal_discriminator(P_DATA.pdf(generated), P_G_APART.pdf(generated))
     log_fake = np.log1p(-d_generated)
     checks.append(check("1d E_z[log(1 - D(G(z)))] by sampling = int p_g log(1 - D) dx",
                         log_fake.mean(), expectation_of_log(p_g, 1 - formula_apart),
@@ -422,7 +422,7 @@ def check_gan_optimum(d_star_formula=optimal_discriminator):
     return checks, summary
 
 
-def plot_gan_optimum():
+def plot_gan_optimum(out):
     p_data = P_DATA.pdf(X_GRID)
     p_g = P_G_APART.pdf(X_GRID)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
@@ -450,16 +450,14 @@ def plot_gan_optimum():
     axes[2].set_ylim(-5, 0)
     axes[2].set_title("V against D when p_g = p_data")
     below(axes[2])
-    save_figure(fig, OUT, "p1_gan_optimum")
+    save_figure(fig, out, "p1_gan_optimum")
 
 
 
 # --------------------------------------------------------------------------------------------------
 def main(argv=None):
-    global OUT
     parser = common_parser(__doc__.split("\n")[0])
     args = parser.parse_args(argv)
-    OUT = args.out
     started_at = time.time()
     seed_everything(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -468,15 +466,15 @@ def main(argv=None):
     checks += check_he_forward_backward(conv=False, generator=generator)
     checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
     checks += check_he_steps(generator=generator)
-    he_summary = plot_he(generator)
+    he_summary = plot_he(generator, args.out)
     xavier_checks, measured_ratios, tanh_after_depth = check_xavier_vs_he(generator=generator)
     checks += xavier_checks
-    xavier_ratios = plot_xavier_vs_he(generator, measured_ratios)  # one number per quantity
+    xavier_ratios = plot_xavier_vs_he(generator, measured_ratios, args.out)  # one number per quantity
     checks += check_bernoulli_kl()
-    plot_bernoulli_kl()
+    plot_bernoulli_kl(args.out)
     gan_checks, gan_summary = check_gan_optimum()
     checks += gan_checks
-    plot_gan_optimum()
+    plot_gan_optimum(args.out)
 
     failed = [c["name"] for c in checks if not c["passed"]]
     print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
@@ -489,8 +487,6 @@ def main(argv=None):
     if failed:
         sys.exit(1)
 
-
-OUT = None
 
 if __name__ == "__main__":
     run_main(main)

@@ -53,24 +53,25 @@ def test_a_check_whose_sample_is_too_small_for_its_tolerance_fails():
     assert p1.check_draws("precise", [0.999, 1.001, 1.0, 1.0], 1.0, 0.05)["passed"]
 
 
-def test_kl_check_fails_with_a_wrong_formula():
+def test_kl_check_fails_with_a_wrong_formula(monkeypatch):
     def kl_missing_second_term(p, q):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(p) * np.log(np.asarray(p) / np.asarray(q))
 
-    checks = p1.check_bernoulli_kl(kl_formula=kl_missing_second_term)
+    monkeypatch.setattr(p1, "bernoulli_kl", kl_missing_second_term)
+    checks = p1.check_bernoulli_kl()
     assert sum(not c["passed"] for c in checks) >= 3
 
 
-def test_gan_check_fails_with_a_wrong_discriminator():
-    checks, _ = p1.check_gan_optimum(d_star_formula=lambda pd, pg: pd / (pd + 2 * pg))
+def test_gan_check_fails_with_a_wrong_discriminator(monkeypatch):
+    monkeypatch.setattr(p1, "optimal_discriminator", lambda pd, pg: pd / (pd + 2 * pg))
+    checks, _ = p1.check_gan_optimum()
     assert not all(c["passed"] for c in checks)
 
 
 def test_script_exits_1_when_a_check_fails(monkeypatch, tmp_path, capsys):
-    original = p1.check_bernoulli_kl
-    monkeypatch.setattr(p1, "check_bernoulli_kl",
-                        lambda: original(kl_formula=lambda p, q: p1.bernoulli_kl(q, p)))
+    original = p1.bernoulli_kl
+    monkeypatch.setattr(p1, "bernoulli_kl", lambda p, q: original(q, p))  # the arguments swapped
     with pytest.raises(SystemExit) as exit_info:
         p1.main(["--out", str(tmp_path)])
     assert exit_info.value.code == 1
