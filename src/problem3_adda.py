@@ -528,6 +528,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     source_batches = shuffled_batches(len(svhn["train"][1]), args.batch_size, generator)
     target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
     monitor_subset = spread_subset(len(mnist["test"][1]), args.monitor_images)
+    monitor_images, monitor_labels = mnist["test"][0][monitor_subset], mnist["test"][1][monitor_subset]
     validation_images = mnist["train"][0][spread_subset(len(mnist["train"][1]), args.monitor_images)]
     chosen = {"snd": -math.inf}
     source_reference = features(source_encoder, svhn["test"][0][:2000], device)
@@ -535,14 +536,16 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
               "target_total_variance": [], "distance_from_source": [], "snd": []}
 
     def monitor(iteration):
-        """One reading of the curves (the raw iterate's and the averaged encoder's accuracy, the
-        averaged encoder's SND, which may make it the chosen one); returns its feature statistics."""
-        for key, encoder in (("target_acc", target_encoder), ("averaged_acc", averaged.module)):
-            target_features = features(encoder, mnist["test"][0][monitor_subset], device)
+        """One reading of the curves: the raw iterate's and the averaged encoder's accuracy, the
+        averaged encoder's feature spread, distance from the source and SND, which may make it the
+        chosen one."""
+        monitored = {key: features(encoder, monitor_images, device)
+                     for key, encoder in (("target_acc", target_encoder), ("averaged_acc", averaged.module))}
+        for key, target_features in monitored.items():
             with torch.no_grad():
                 predictions = classifier(target_features.to(device)).argmax(1).cpu()
-            curves[key].append((predictions == mnist["test"][1][monitor_subset]).float().mean().item())
-        statistics = feature_statistics(target_features, source_reference)
+            curves[key].append((predictions == monitor_labels).float().mean().item())
+        statistics = feature_statistics(monitored["averaged_acc"], source_reference)
         curves["monitor_iteration"].append(iteration)
         curves["target_total_variance"].append(statistics["target_total_variance"])
         curves["distance_from_source"].append(relative_distance(averaged.module, source_encoder))
@@ -553,9 +556,8 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
             chosen.update(snd=curves["snd"][-1], iteration=iteration, reading=len(curves["snd"]) - 1,
                           state=copy.deepcopy(averaged.module.state_dict()), statistics=statistics)
         target_encoder.train()
-        return statistics
 
-    statistics = monitor(0)
+    monitor(0)
     for iteration in progress(range(1, args.adapt_iterations + 1), desc=f"{name} seed {seed}"):
         losses = step(source_features[next(source_batches)].to(device),
                       to_input(mnist["train"][0][next(target_batches)]).to(device))
@@ -565,7 +567,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
         for key, value in losses.items():
             curves.setdefault(key, []).append(value)
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
-            statistics = monitor(iteration)  # the last reading is the final encoders'
+            monitor(iteration)
     final_average = per_class_report(averaged.module, classifier, mnist["test"], device)["acc"]
     raw_final = per_class_report(target_encoder, classifier, mnist["test"], device)["acc"]
     averaged.module.load_state_dict(chosen["state"])
