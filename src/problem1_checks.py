@@ -1,13 +1,15 @@
 """Problem 1: numerical checks of every derivation in the report.
 
-1a  He initialisation (He et al. 2015, sec. 2.2): Var(w) = 2/n keeps the forward activation variance
-    and the backward gradient variance constant through a deep ReLU network; other scales explode or
-    vanish. The two steps the derivation rests on are checked on their own.
-1b  Xavier (Glorot & Bengio 2010, eq. 12), Var(w) = 2/(n_in + n_out), against He; with tanh, the
-    variance through depth against the recursion q <- s E[tanh^2(sqrt(q) z)].
-1c  KL divergence between two Bernoulli distributions, and its VAE form.
-1d  The GAN optimum (Goodfellow et al. 2014, Prop. 1 and Thm. 1): D* = p_data/(p_data + p_g),
-    D* = 1/2 and V = -log 4 when p_g = p_data.
+Where each answer is (main() calls them in this order; the checks on the right):
+  1a answer_1a  He initialisation (He et al. 2015, sec. 2.2): Var(w) = 2/n   check_he_forward_backward,
+                keeps the forward and backward variances constant through     check_he_steps
+                a deep ReLU network; the derivation's two steps on their own
+  1b answer_1b  Xavier (Glorot & Bengio 2010, eq. 12) against He; with tanh,  check_xavier_vs_he
+                the variance against the recursion q <- s E[tanh^2(sqrt(q) z)]
+  1c answer_1c  KL divergence between two Bernoulli distributions; VAE form   check_bernoulli_kl
+  1d answer_1d  The GAN optimum (Goodfellow et al. 2014, Prop. 1, Thm. 1):    check_gan_optimum
+                D* = p_data/(p_data + p_g); D* = 1/2, V = -log 4 at p_g = p_data
+  Check bookkeeping, plots and the results file: the appendix at the bottom.
 
 Each check prints PASS/FAIL with the measured and the predicted value; the script exits 1 if any
 check fails, and writes figures p1_*.pdf/.png and results/problem1.json.
@@ -23,34 +25,6 @@ from scipy import integrate, optimize, stats
 from utils import common_parser, figure_style, run_main, save_figure, seed_everything, write_results
 
 plt = figure_style()
-
-
-# --------------------------------------------------------------------------------------------------
-# Check bookkeeping
-# --------------------------------------------------------------------------------------------------
-def check(name, measured, predicted, tolerance, relative=False, standard_error=None):
-    """One PASS/FAIL line: |measured - predicted| <= tolerance (times |predicted| if relative).
-    A statistical estimate also needs a tolerance of at least 4 standard errors, so that a pass or a
-    fail says something about the claim, not about the luck of one random draw."""
-    bound = tolerance * abs(predicted) if relative else tolerance
-    passed = bool(np.isfinite(measured) and abs(measured - predicted) <= bound)
-    note = ""
-    if standard_error is not None:
-        note = f" = {bound / standard_error:.1f} standard errors of {standard_error:.2g}"
-        if bound < 4 * standard_error:
-            passed, note = False, note + ": SAMPLE TOO SMALL for this tolerance"
-    print(f"{'PASS' if passed else 'FAIL'}  {name}: measured {measured:.6g}, "
-          f"predicted {predicted:.6g} (tolerance {bound:.2g}{note})")
-    return {"name": name, "passed": passed, "measured": float(measured),
-            "predicted": float(predicted), "tolerance": float(bound),
-            "standard_error": None if standard_error is None else float(standard_error)}
-
-
-def check_draws(name, draws, predicted, tolerance, relative=False):
-    """A check on the mean of independent draws, with the standard error they give."""
-    draws = np.asarray(draws, float)
-    return check(name, draws.mean(), predicted, tolerance, relative,
-                 standard_error=draws.std(ddof=1) / math.sqrt(len(draws)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,37 +132,29 @@ def check_he_steps(generator=None):
     return checks
 
 
-def below(ax, columns=2):
-    """The legend under the panel, off the curves."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=8, frameon=False)
-
-
-def plot_he(generator, out):
-    """Variance against depth for several weight scales: only He's 2/n is flat."""
+def he_depth_curves(generator):
+    """Variance against depth for three weight scales (1/n, He's 2/n, 3/n): fully connected forward
+    and backward, and 3x3 convolutions forward; with each curve's end over its start."""
     scales = {"Var(w)=1/n (LeCun)": 1.0, "Var(w)=2/n (He)": 2.0, "Var(w)=3/n": 3.0}
-    # Drawn near the size it prints at (the text width), so 9 pt stays about 8 pt there.
-    fig, axes = plt.subplots(1, 3, figsize=(7.4, 3.2))
-    summary = {}
+    curves, summary = {}, {}
     for label, scale in scales.items():
         forward, backward = layer_variances(scale, 40, 512, 1000, generator=generator)
         conv_forward, _ = layer_variances(scale, 40, 64, 8, conv=True, repeats=4,
                                           generator=generator)
-        layers = np.arange(1, 41)
-        axes[0].semilogy(layers, forward, label=label)
-        axes[1].semilogy(layers, backward, label=label)
-        axes[2].semilogy(layers, conv_forward, label=label)
+        curves[label] = (forward, backward, conv_forward)
         summary[label] = {"forward_last_over_first": forward[-1] / forward[0],
                           "backward_first_over_last": backward[0] / backward[-1],
                           "conv_forward_last_over_first": conv_forward[-1] / conv_forward[0]}
-    axes[0].set_title("forward Var(y_l), fully conn.")
-    axes[1].set_title("backward Var(dL/dx_l), fully conn.")
-    axes[2].set_title("forward Var(y_l), 3x3 conv")
-    for ax in axes:
-        ax.set_xlabel("layer l")
-    axes[0].set_ylabel("variance (log scale)")
-    below(axes[1], columns=3)
-    save_figure(fig, out, "p1_he_variance_vs_depth")
-    return summary
+    return curves, summary
+
+
+def answer_1a(generator, out):
+    checks = check_he_forward_backward(conv=False, generator=generator)
+    checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
+    checks += check_he_steps(generator=generator)
+    curves, summary = he_depth_curves(generator)
+    plot_he(curves, out)
+    return checks, summary
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,23 +209,26 @@ def tanh_variance_recursion(weight_scale, depth):
     return q / weight_scale
 
 
-def plot_xavier_vs_he(generator, measured_ratios, out):
+def xavier_he_depth_curves(generator, measured_ratios):
+    """Variance against depth for Xavier's and He's scales with a linear, tanh and ReLU network;
+    each curve labelled with its per-layer ratio (the checks' mean where they measured one)."""
     networks = [("linear", lambda y: y), ("tanh", torch.tanh), ("ReLU", torch.relu)]
-    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6), sharey=True)
-    ratios = {}
-    for ax, (init, scale) in zip(axes, [("Xavier, Var(w)=2/(n_in+n_out)", 1.0),
-                                        ("He, Var(w)=2/n_in", 2.0)]):
+    curves, ratios = {}, {}
+    for init, scale in [("Xavier, Var(w)=2/(n_in+n_out)", 1.0), ("He, Var(w)=2/n_in", 2.0)]:
+        curves[init] = {}
         for name, activation in networks:
             ratio, forward = variance_ratio_per_layer(scale, activation, generator=generator)
             ratio = measured_ratios.get(f"{init.split(',')[0]} {name}", ratio)  # the checks' mean
-            ax.semilogy(np.arange(1, len(forward) + 1), forward, label=f"{name} (x{ratio:.2f}/layer)")
+            curves[init][name] = (ratio, forward)
             ratios[f"{init.split(',')[0]} {name}"] = ratio
-        ax.set_title(init)
-        ax.set_xlabel("layer l")
-        below(ax)
-    axes[0].set_ylabel("Var(y_l)")
-    save_figure(fig, out, "p1_xavier_vs_he")
-    return ratios
+    return curves, ratios
+
+
+def answer_1b(generator, out):
+    checks, measured_ratios, tanh_after_depth = check_xavier_vs_he(generator=generator)
+    curves, ratios = xavier_he_depth_curves(generator, measured_ratios)  # one number per quantity
+    plot_xavier_vs_he(curves, out)
+    return checks, ratios, tanh_after_depth
 
 
 # --------------------------------------------------------------------------------------------------
@@ -318,29 +287,10 @@ def check_bernoulli_kl():
     return checks
 
 
-def plot_bernoulli_kl(out):
-    grid = np.linspace(0.005, 0.995, 199)
-    p, q = np.meshgrid(grid, grid, indexing="ij")
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
-    image = axes[0].imshow(np.log10(bernoulli_kl(p, q).T + 1e-4), origin="lower",
-                           extent=[0, 1, 0, 1], cmap="magma")
-    axes[0].set_xlabel("p")
-    axes[0].set_ylabel("q")
-    axes[0].set_title("log10 KL(Bern(p) || Bern(q))")
-    axes[0].grid(False)
-    fig.colorbar(image, ax=axes[0])
-    for q_fixed in (0.1, 0.5, 0.9):
-        axes[1].plot(grid, bernoulli_kl(grid, q_fixed), label=f"KL(p || {q_fixed})")
-    # q down to 1e-8 from either end: towards 0 the divergence grows only like 0.1 log(1/q), so
-    # only points this close to the edge show that it does grow without bound there.
-    edge = np.logspace(-8, -2.5, 40)
-    q_grid = np.concatenate([edge, grid, 1 - edge[::-1]])
-    axes[1].plot(q_grid, bernoulli_kl(0.1, q_grid), "--", label="KL(0.1 || q), as a function of q")
-    axes[1].set_ylim(0, 3)
-    axes[1].set_xlabel("p (solid) or q (dashed)")
-    axes[1].set_title("asymmetric, and unbounded as q $\\to$ 0 or 1")
-    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    save_figure(fig, out, "p1_bernoulli_kl")
+def answer_1c(out):
+    checks = check_bernoulli_kl()
+    plot_bernoulli_kl(out)
+    return checks
 
 
 # --------------------------------------------------------------------------------------------------
@@ -422,6 +372,114 @@ def check_gan_optimum():
     return checks, summary
 
 
+def answer_1d(out):
+    checks, summary = check_gan_optimum()
+    plot_gan_optimum(out)
+    return checks, summary
+
+
+def main(argv=None):
+    args = common_parser(__doc__.split("\n")[0]).parse_args(argv)
+    started_at = time.time()
+    seed_everything(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)  # every draw of 1a and 1b, in this order
+    he_checks, he_summary = answer_1a(generator, args.out)
+    xavier_checks, xavier_ratios, tanh_after_depth = answer_1b(generator, args.out)
+    kl_checks = answer_1c(args.out)
+    gan_checks, gan_summary = answer_1d(args.out)
+    checks = he_checks + xavier_checks + kl_checks + gan_checks
+    write_problem1_results(args, checks, he_summary, xavier_ratios, tanh_after_depth, gan_summary, started_at)
+
+
+# ==================================================================================================
+# Appendix: check bookkeeping, plots, the results file
+# ==================================================================================================
+def check(name, measured, predicted, tolerance, relative=False, standard_error=None):
+    """One PASS/FAIL line: |measured - predicted| <= tolerance (times |predicted| if relative).
+    A statistical estimate also needs a tolerance of at least 4 standard errors, so that a pass or a
+    fail says something about the claim, not about the luck of one random draw."""
+    bound = tolerance * abs(predicted) if relative else tolerance
+    passed = bool(np.isfinite(measured) and abs(measured - predicted) <= bound)
+    note = ""
+    if standard_error is not None:
+        note = f" = {bound / standard_error:.1f} standard errors of {standard_error:.2g}"
+        if bound < 4 * standard_error:
+            passed, note = False, note + ": SAMPLE TOO SMALL for this tolerance"
+    print(f"{'PASS' if passed else 'FAIL'}  {name}: measured {measured:.6g}, "
+          f"predicted {predicted:.6g} (tolerance {bound:.2g}{note})")
+    return {"name": name, "passed": passed, "measured": float(measured),
+            "predicted": float(predicted), "tolerance": float(bound),
+            "standard_error": None if standard_error is None else float(standard_error)}
+
+
+def check_draws(name, draws, predicted, tolerance, relative=False):
+    """A check on the mean of independent draws, with the standard error they give."""
+    draws = np.asarray(draws, float)
+    return check(name, draws.mean(), predicted, tolerance, relative,
+                 standard_error=draws.std(ddof=1) / math.sqrt(len(draws)))
+
+
+def below(ax, columns=2):
+    """The legend under the panel, off the curves."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=8, frameon=False)
+
+
+def plot_he(curves, out):
+    """Variance against depth for several weight scales: only He's 2/n is flat."""
+    # Drawn near the size it prints at (the text width), so 9 pt stays about 8 pt there.
+    fig, axes = plt.subplots(1, 3, figsize=(7.4, 3.2))
+    for label, (forward, backward, conv_forward) in curves.items():
+        layers = np.arange(1, len(forward) + 1)
+        axes[0].semilogy(layers, forward, label=label)
+        axes[1].semilogy(layers, backward, label=label)
+        axes[2].semilogy(layers, conv_forward, label=label)
+    axes[0].set_title("forward Var(y_l), fully conn.")
+    axes[1].set_title("backward Var(dL/dx_l), fully conn.")
+    axes[2].set_title("forward Var(y_l), 3x3 conv")
+    for ax in axes:
+        ax.set_xlabel("layer l")
+    axes[0].set_ylabel("variance (log scale)")
+    below(axes[1], columns=3)
+    save_figure(fig, out, "p1_he_variance_vs_depth")
+
+
+def plot_xavier_vs_he(curves, out):
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6), sharey=True)
+    for ax, (init, networks) in zip(axes, curves.items()):
+        for name, (ratio, forward) in networks.items():
+            ax.semilogy(np.arange(1, len(forward) + 1), forward, label=f"{name} (x{ratio:.2f}/layer)")
+        ax.set_title(init)
+        ax.set_xlabel("layer l")
+        below(ax)
+    axes[0].set_ylabel("Var(y_l)")
+    save_figure(fig, out, "p1_xavier_vs_he")
+
+
+def plot_bernoulli_kl(out):
+    grid = np.linspace(0.005, 0.995, 199)
+    p, q = np.meshgrid(grid, grid, indexing="ij")
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
+    image = axes[0].imshow(np.log10(bernoulli_kl(p, q).T + 1e-4), origin="lower",
+                           extent=[0, 1, 0, 1], cmap="magma")
+    axes[0].set_xlabel("p")
+    axes[0].set_ylabel("q")
+    axes[0].set_title("log10 KL(Bern(p) || Bern(q))")
+    axes[0].grid(False)
+    fig.colorbar(image, ax=axes[0])
+    for q_fixed in (0.1, 0.5, 0.9):
+        axes[1].plot(grid, bernoulli_kl(grid, q_fixed), label=f"KL(p || {q_fixed})")
+    # q down to 1e-8 from either end: towards 0 the divergence grows only like 0.1 log(1/q), so
+    # only points this close to the edge show that it does grow without bound there.
+    edge = np.logspace(-8, -2.5, 40)
+    q_grid = np.concatenate([edge, grid, 1 - edge[::-1]])
+    axes[1].plot(q_grid, bernoulli_kl(0.1, q_grid), "--", label="KL(0.1 || q), as a function of q")
+    axes[1].set_ylim(0, 3)
+    axes[1].set_xlabel("p (solid) or q (dashed)")
+    axes[1].set_title("asymmetric, and unbounded as q $\\to$ 0 or 1")
+    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    save_figure(fig, out, "p1_bernoulli_kl")
+
+
 def plot_gan_optimum(out):
     p_data = P_DATA.pdf(X_GRID)
     p_g = P_G_APART.pdf(X_GRID)
@@ -453,29 +511,7 @@ def plot_gan_optimum(out):
     save_figure(fig, out, "p1_gan_optimum")
 
 
-
-# --------------------------------------------------------------------------------------------------
-def main(argv=None):
-    parser = common_parser(__doc__.split("\n")[0])
-    args = parser.parse_args(argv)
-    started_at = time.time()
-    seed_everything(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
-
-    checks = []
-    checks += check_he_forward_backward(conv=False, generator=generator)
-    checks += check_he_forward_backward(depth=30, conv=True, generator=generator)
-    checks += check_he_steps(generator=generator)
-    he_summary = plot_he(generator, args.out)
-    xavier_checks, measured_ratios, tanh_after_depth = check_xavier_vs_he(generator=generator)
-    checks += xavier_checks
-    xavier_ratios = plot_xavier_vs_he(generator, measured_ratios, args.out)  # one number per quantity
-    checks += check_bernoulli_kl()
-    plot_bernoulli_kl(args.out)
-    gan_checks, gan_summary = check_gan_optimum()
-    checks += gan_checks
-    plot_gan_optimum(args.out)
-
+def write_problem1_results(args, checks, he_summary, xavier_ratios, tanh_after_depth, gan_summary, started_at):
     failed = [c["name"] for c in checks if not c["passed"]]
     print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
     path = write_results(args, "problem1", {

@@ -1,23 +1,28 @@
 """Problem 2: a ResNet-18 on traffic signs whose training data hides a backdoor.
 
-2b train a ResNet-18 on a stratified 80/20 split; 2c find the class that fails on the clean test set;
-2d class saliency maps (Simonyan et al. 2013, sec. 3.1); 2e occlusion maps (Zeiler & Fergus 2014,
-sec. 4.2, Fig. 7) with the exam's 10x10 square; 2f localise the trigger from that evidence and remove
-it from the training data; 2g retrain on the modified data, and check with the attack success rate
-that the backdoor is gone; 2h explain the new model on the same images.
+Where each answer is (main() calls them in this order; the methods on the right):
+  2b answer_2b  train a ResNet-18 on a stratified 80/20 split        train_classifier, evaluate
+  2c answer_2c  test against validation: the class that fails        find_failing_class
+  2d answer_2d  class saliency maps (Simonyan et al. 2013, sec. 3.1)  class_saliency_maps
+  2e answer_2e  10x10 occlusion (Zeiler & Fergus 2014, sec. 4.2)      occlusion_maps
+  2f answer_2f  localise the trigger; the training data without it    localise_trigger, write_trigger_free_data
+  2g answer_2g  retrain on that data; the attack success rate         attack_success_rate
+  2h answer_2h  the same explanations for the retrained model         (2d's and 2e's)
+  2a is answered in the report. Plots, results and argument checks: the appendix at the bottom.
 
 Data: train/<class>/* and test/<class>/* (the exam's problem2.zip) from --data-dir when given, else
 from data/problem2 when it holds them; otherwise the shipped GTSRB photographs, split by track with a
 trigger planted into one class's training images (planted_signs.py).
 """
+import argparse
 import hashlib
 import json
 import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -25,14 +30,13 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image, ImageOps
 from scipy import ndimage
-from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from planted_signs import build_planted_set, group_of, read_truth, subtype_of
-from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, choose_device, common_parser,
-                   data_fingerprint, figure_style, progress, run_main, save_atomic, save_figure,
-                   seed_everything, refuse_file_as_folder, require_at_least_one, was_given,
-                   writable_folder, write_results)
+from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, batched_outputs, choose_device,
+                   classification_report, common_parser, data_fingerprint, draw_confusion, figure_style,
+                   progress, refuse_file_as_folder, require_at_least_one, run_configuration, run_main,
+                   save_atomic, save_figure, seed_everything, was_given, writable_folder, write_results)
 
 plt = figure_style()
 
@@ -52,9 +56,9 @@ def parse_arguments(argv=None):
     model.add_argument("--image-size", type=int, default=64,
                        help="network input side; the 10x10 occluder covers 2.4%% of a 64x64 image")
     model.add_argument("--epochs", type=int, default=7, help="epochs per training (--quick: 3)")
-    model.add_argument("--batch-size", type=int, default=32)
+    model.add_argument("--batch-size", type=int, default=32, help="images per Adam step")
     model.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (one-cycle)")
-    model.add_argument("--weight-decay", type=float, default=1e-4)
+    model.add_argument("--weight-decay", type=float, default=1e-4, help="Adam's L2 penalty on all parameters")
     explain = parser.add_argument_group("explanations and the fix (2d-2h)")
     explain.add_argument("--n-explain", type=int, default=10, help="training images to explain")
     explain.add_argument("--occlusion-size", type=int, default=10, help="occluder side in pixels")
@@ -250,7 +254,114 @@ def channel_statistics(images):
 
 
 # ==================================================================================================
-# 2b: model and training
+# What passes between the answers
+# ==================================================================================================
+@dataclass
+class Setup:
+    """What every answer reads."""
+    args: argparse.Namespace
+    data: dict            # load_data(): the classes, the three splits as uint8 tensors, the files
+    data_source: str      # the results' data_source: "exam", a user folder, or the shipped photos
+    truth: dict | None    # the planted trigger's truth file; read by the results only, never by 2c-2h
+    mean: torch.Tensor    # per-channel mean and standard deviation of the training images
+    std: torch.Tensor
+    device: torch.device
+    checkpoints: Checkpoints
+    fixed_dir: Path       # where 2f writes the modified training data
+    started_at: float
+
+    @property
+    def classes(self):
+        return self.data["classes"]
+
+    @property
+    def out(self):
+        return self.args.out
+
+
+@dataclass
+class TrainedClassifier:
+    model: torch.nn.Module
+    history: dict         # per epoch: training and validation loss and accuracy
+    report: dict          # evaluate(): accuracy overall and per class, confusion matrices, predictions
+
+
+@dataclass
+class FailingClass:
+    name: str
+    index: int
+    val_to_test_drop: dict   # per class: validation accuracy minus test accuracy
+    clean_test_recall: float
+
+
+@dataclass
+class ExplainedImages:
+    """The failing class's training images that 2d, 2e and 2h explain."""
+    index: torch.Tensor      # into the training split
+    images: torch.Tensor     # uint8, as the figures show them
+    inputs: torch.Tensor     # standardised, as the network sees them
+    targets: torch.Tensor    # their class (the failing one)
+    class_name: str
+
+
+@dataclass
+class Explanations:
+    """One model's explanations of the ExplainedImages."""
+    saliency: torch.Tensor
+    occlusion: dict                 # occlusion_maps() with the exam's square
+    evidence_occlusion: dict | None  # the same with a square that can hide the whole evidence (2f)
+
+    @property
+    def occlusions(self):
+        return [self.occlusion] + ([self.evidence_occlusion] if self.evidence_occlusion else [])
+
+
+@dataclass
+class Fix:
+    """2f: where the trigger is, and the training data with that region neutralised."""
+    localised: dict                 # localise_trigger()
+    evidence_occlusion: dict | None  # the first model's occlusion with the evidence-sized square
+    fill_colour: list               # the training images' mean colour, 0..255
+    fixed_dir: Path
+    samples: list                   # the modified training files, (path, label) as listed
+
+
+@dataclass
+class Retrained:
+    """2g: the model trained on the modified data, and the attack check."""
+    classifier: TrainedClassifier
+    mask: np.ndarray                # the region neutralised in its training data (enlarged in round 2)
+    rounds: list
+    attack_success_rate: dict
+    fixed_dir: Path
+
+
+def set_up(args):
+    """Data (see choose_data_dir), device, checkpoints."""
+    seed_everything(args.seed)
+    args.data_dir, origin = choose_data_dir(args)
+    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
+    refuse_output_inside_input(args.data_dir, {"--fixed-data-dir": fixed_dir, "--out": args.out,
+                                               "--runs-dir": args.runs_dir})
+    load_start = time.time()
+    data = load_data(args.data_dir, args.image_size, args.seed)
+    data_source, truth = data_label(args.data_dir, data, origin)
+    config = run_configuration(args, data_dir=str(args.data_dir.resolve()),
+                               data_fingerprint=data_fingerprint(args.data_dir / "train", args.data_dir / "test"))
+    code = [__file__, Path(__file__).with_name("planted_signs.py")]
+    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh, code=code)
+    checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
+    device = choose_device(args.device)
+    mean, std = channel_statistics(data["train"][0])
+    print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
+          f"{checkpoints.directory})")
+    print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val "
+          f"({data['split']}) / {len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
+    return Setup(args, data, data_source, truth, mean, std, device, checkpoints, fixed_dir, time.time())
+
+
+# ==================================================================================================
+# The model
 # ==================================================================================================
 def make_resnet18(n_classes):
     """torchvision's ResNet-18 (He et al. 2016), random init (He init in its conv layers), the
@@ -258,7 +369,7 @@ def make_resnet18(n_classes):
     return torchvision.models.resnet18(weights=None, num_classes=n_classes)
 
 
-def to_input(images_uint8, mean, std):
+def standardise(images_uint8, mean, std):
     """uint8 images -> the standardised float tensor the network sees (the dataset's mean colour is
     0). Saliency and occlusion work on this tensor: 0 is the mean grey the occluder paints."""
     return (images_uint8.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
@@ -280,35 +391,25 @@ def augment(batch, generator):
     return moved * contrast + brightness
 
 
-def model_device(model):
-    return next(model.parameters()).device
-
-
-def predict_logits(model, inputs, batch_size=256):
-    """Logits on the CPU for CPU (or device) inputs, moved to the model's device a batch at a time."""
-    model.eval()
-    device = model_device(model)
-    with torch.no_grad():
-        return torch.cat([model(inputs[i:i + batch_size].to(device)).cpu()
-                          for i in range(0, len(inputs), batch_size)])
-
-
-def train_classifier(name, data, run):
+# ==================================================================================================
+# 2b: train the ResNet-18; accuracy on the training and validation splits
+# ==================================================================================================
+def train_classifier(name, data, setup):
     """Adam + one-cycle schedule, cross-entropy; resumable after every epoch."""
-    args, mean, std = run.args, run.mean, run.std
+    args, mean, std = setup.args, setup.mean, setup.std
     seed_everything(args.seed)
-    model = make_resnet18(len(data["classes"])).to(run.device)
+    model = make_resnet18(len(data["classes"])).to(setup.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    train_x, train_y = to_input(data["train"][0], mean, std), data["train"][1]
-    val_x, val_y = to_input(data["val"][0], mean, std), data["val"][1]
+    train_x, train_y = standardise(data["train"][0], mean, std), data["train"][1]
+    val_x, val_y = standardise(data["val"][0], mean, std), data["val"][1]
     steps_per_epoch = math.ceil(len(train_y) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch)
     generator = torch.Generator().manual_seed(args.seed)
     history = {"epoch": [], "train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
-    path = run.checkpoints.path(f"{name}_training.pt")
+    stage, path = f"train_{name}", setup.checkpoints.path(f"{name}_training.pt")
     start_epoch = 0
-    if path.exists():
+    if setup.checkpoints.reusable(stage, path):
         state = torch.load(path, weights_only=False)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -317,6 +418,8 @@ def train_classifier(name, data, run):
         history, start_epoch = state["history"], state["epoch"]
         if start_epoch < args.epochs:
             print(f"[{name}] resuming training at epoch {start_epoch + 1}")
+    else:
+        setup.checkpoints.begin(stage)
     started = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
@@ -325,8 +428,8 @@ def train_classifier(name, data, run):
         for start in progress(range(0, len(order), args.batch_size),
                               desc=f"{name} epoch {epoch + 1}/{args.epochs}"):
             batch = order[start:start + args.batch_size]
-            inputs = augment(train_x[batch], generator).to(run.device)
-            targets = train_y[batch].to(run.device)
+            inputs = augment(train_x[batch], generator).to(setup.device)
+            targets = train_y[batch].to(setup.device)
             logits = model(inputs)
             loss = F.cross_entropy(logits, targets)
             optimiser.zero_grad()
@@ -335,7 +438,7 @@ def train_classifier(name, data, run):
             scheduler.step()
             total_loss += loss.item() * len(batch)
             correct += (logits.argmax(1) == targets).sum().item()
-        val_logits = predict_logits(model, val_x)
+        val_logits = batched_outputs(model, val_x)
         history["epoch"].append(epoch + 1)
         history["train_loss"].append(total_loss / len(order))
         history["train_acc"].append(correct / len(order))
@@ -348,30 +451,57 @@ def train_classifier(name, data, run):
                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                      "history": history, "epoch": epoch + 1}, path)
     if start_epoch < args.epochs:
-        run.checkpoints.record(f"train_{name}", time.time() - started)
+        setup.checkpoints.record(stage, time.time() - started)
     else:
-        run.checkpoints.note_resumed(f"train_{name}")
+        setup.checkpoints.note_resumed(stage)
     model.eval()
     return model, history
 
 
-# ==================================================================================================
-# 2c: evaluation on validation and test, and the failing class
-# ==================================================================================================
 def evaluate(model, data, mean, std):
-    """Accuracy overall and per class (recall), predictions and confusion matrices."""
+    """Accuracy overall and per class (recall), predictions and confusion matrices, per split."""
     report = {}
     for split in ("train", "val", "test"):
         images, labels = data[split]
-        predictions = predict_logits(model, to_input(images, mean, std)).argmax(1)
-        matrix = confusion_matrix(labels, predictions, labels=range(len(data["classes"])))
-        per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
-        report[split] = {"acc": float((predictions == labels).float().mean()),
-                         "per_class": dict(zip(data["classes"], per_class.tolist())),
-                         "confusion": matrix.tolist(), "predictions": predictions.tolist()}
+        predictions = batched_outputs(model, standardise(images, mean, std)).argmax(1)
+        scores = classification_report(labels, predictions, len(data["classes"]))
+        report[split] = {**scores, "per_class": dict(zip(data["classes"], scores["per_class"])),
+                         "predictions": predictions.tolist()}
     return report
 
 
+def answer_2b(setup):
+    plot_examples(setup.data, setup.args.seed, setup.out)
+    model, history = train_classifier("before", setup.data, setup)
+    report = evaluate(model, setup.data, setup.mean, setup.std)
+    print(f"[2b] train {report['train']['acc']:.3f}, val {report['val']['acc']:.3f}")
+    return TrainedClassifier(model, history, report)
+
+
+# ==================================================================================================
+# 2c: the test set against validation, and the class that fails
+# ==================================================================================================
+def find_failing_class(report, classes):
+    """The class whose accuracy drops most from validation to test: what a backdoor looks like."""
+    drops = {name: report["val"]["per_class"][name] - report["test"]["per_class"][name]
+             for name in classes}
+    return max(drops, key=drops.get), drops
+
+
+def answer_2c(setup, first_model):
+    report = first_model.report
+    name, drops = find_failing_class(report, setup.classes)
+    print(f"[2c] test {report['test']['acc']:.3f} (val {report['val']['acc']:.3f}); failing class "
+          f"'{name}': val {report['val']['per_class'][name]:.3f} -> test {report['test']['per_class'][name]:.3f}")
+    plot_confusions(report, setup.classes, setup.out, "p2_confusion_before",
+                    "before the fix: validation against test")
+    plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_before")
+    return FailingClass(name, setup.classes.index(name), drops, report["test"]["per_class"][name])
+
+
+# ==================================================================================================
+# 2d: class saliency maps (Simonyan et al. 2013, sec. 3.1)
+# ==================================================================================================
 def spread_over_signs(paths, labels, class_index, count, seed):
     """`count` images of one class, seeded, and spread over sign types and physical signs where
     the file names tell them (round robin over the types, one image per sign), so that ten images
@@ -393,30 +523,37 @@ def spread_over_signs(paths, labels, class_index, count, seed):
     return torch.tensor(chosen, dtype=torch.long)
 
 
-def find_failing_class(report, classes):
-    """The class whose accuracy drops most from validation to test: what a backdoor looks like."""
-    drops = {name: report["val"]["per_class"][name] - report["test"]["per_class"][name]
-             for name in classes}
-    return max(drops, key=drops.get), drops
+def choose_images_to_explain(setup, failing):
+    """--n-explain training images of the failing class, spread over its signs: the images of 2d,
+    2e and 2h."""
+    images, labels = setup.data["train"]
+    index = spread_over_signs(setup.data["listed_train_paths"], labels, failing.index,
+                              setup.args.n_explain, setup.args.seed)
+    return ExplainedImages(index, images[index], standardise(images[index], setup.mean, setup.std),
+                           labels[index], failing.name)
 
 
-# ==================================================================================================
-# 2d: class saliency maps (Simonyan et al. 2013, sec. 3.1)
-# ==================================================================================================
 def class_saliency_maps(model, inputs, target_classes):
     """|d S_c / d I| for the unnormalised class score S_c (the logit, not the softmax, which would
     also depend on the other classes), max of the absolute value over the colour channels. I is the
     standardised input (per channel (pixel - mean) / std), as the network sees it."""
     model.eval()
-    device = model_device(model)
+    device = next(model.parameters()).device
     inputs = inputs.to(device).clone().requires_grad_(True)
     scores = model(inputs)
     scores.gather(1, target_classes.to(device).view(-1, 1)).sum().backward()  # eval BN: independent
     return inputs.grad.abs().amax(dim=1).detach().cpu()
 
 
+def answer_2d(setup, model, explained, when):
+    saliency = class_saliency_maps(model, explained.inputs, explained.targets)
+    plot_saliency(explained.images, saliency, setup.out, f"p2_saliency_{when}",
+                  f"class saliency maps, '{explained.class_name}' training images, model {when} the fix")
+    return saliency
+
+
 # ==================================================================================================
-# 2e: occlusion (Zeiler & Fergus 2014, sec. 4.2, Fig. 7)
+# 2e: occlusion with the exam's 10x10 square (Zeiler & Fergus 2014, sec. 4.2, Fig. 7)
 # ==================================================================================================
 def occluder_positions(side, size, stride):
     """Top-left corners along one axis; the last position is always included, so the square
@@ -436,7 +573,7 @@ def occlusion_probabilities(model, image, size=10, stride=2, baseline=0.0, batch
     occluded = image.unsqueeze(0).repeat(len(rows) * len(cols), 1, 1, 1)
     for k, (top, left) in enumerate((top, left) for top in rows for left in cols):
         occluded[k, :, top:top + size, left:left + size] = baseline
-    probabilities = predict_logits(model, occluded, batch_size).softmax(1)
+    probabilities = batched_outputs(model, occluded, batch_size).softmax(1)
     return probabilities.view(len(rows), len(cols), -1), rows
 
 
@@ -456,7 +593,7 @@ def occlusion_attribution(probability_map, clean_probability, image_side, size, 
 def occlusion_maps(model, inputs, targets, size, stride):
     """Fig. 7(d) p(true class) and Fig. 7(e) most probable class at every position, for each image,
     and the per-pixel attribution the localisation averages."""
-    clean = predict_logits(model, inputs).softmax(1)
+    clean = batched_outputs(model, inputs).softmax(1)
     p_true, most_probable, attribution = [], [], []
     for image, target, clean_probs in zip(progress(inputs, desc=f"occlusion {size}x{size}"), targets,
                                           clean):
@@ -481,34 +618,19 @@ def class_changes(occlusion, targets, region_mask=None):
     return int(changed.flatten(1).any(1).sum())
 
 
-def classes_changed_to(occlusion, targets, classes):
-    """For each class other than the true one: in how many images it becomes the most probable at
-    some position of the square."""
-    counts = {}
-    for most_probable, target in zip(occlusion["most_probable"], targets):
-        for index in set(most_probable.flatten().tolist()) - {int(target)}:
-            counts[classes[index]] = counts.get(classes[index], 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
-
-
-def occlusion_summary(occlusion, targets, region_mask, classes):
-    return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
-            "changes_to": classes_changed_to(occlusion, targets, classes),
-            "images_with_class_change": class_changes(occlusion, targets),
-            "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
-            "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
-
-
-def evidence_extent(localised, image_side):
-    """The side of a square that can hide the whole localised evidence: its box plus the margin on
-    both sides."""
-    x0, y0, x1, y1 = np.array(localised["core_box"]) * image_side
-    return int(math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"])
-
-
-def evidence_square_side(localised, image_side):
-    """The evidence-sized square, at most half the image so that it still has places to go."""
-    return min(evidence_extent(localised, image_side), image_side // 2)
+def answer_2e(setup, model, explained, when, region_mask=None):
+    """The exam's square, for the model `when` ("before" or "after") the fix; the figure marks the
+    region of 2f once there is one."""
+    size = setup.args.occlusion_size
+    occlusion = setup.checkpoints.stage(f"occlusion_{when}", lambda: occlusion_maps(
+        model, explained.inputs, explained.targets, size, setup.args.occlusion_stride))
+    print(f"[2e] {size}x{size} square, model {when} the fix: the most probable class changes in "
+          f"{class_changes(occlusion, explained.targets)} of {len(explained.targets)} images; lowest "
+          f"p(true class) {float(occlusion['p_true'].amin(dim=(1, 2)).mean()):.2f} on average")
+    plot_occlusion(explained.images, occlusion, setup.classes, int(explained.targets[0]), region_mask,
+                   setup.out, f"p2_occlusion_{when}", f"occlusion, grey {size}x{size} square, stride "
+                   f"{setup.args.occlusion_stride} px, model {when} the fix")
+    return occlusion
 
 
 # ==================================================================================================
@@ -527,18 +649,18 @@ def dilate(region, margin):
     return ndimage.binary_dilation(region, structure=np.ones((3, 3), bool), iterations=margin)
 
 
-def evidence_map(model, data, failing_index, run, stride):
+def evidence_map(model, setup, failing_index, stride):
     """Saliency and occlusion averaged over the failing class's training images, minus the same
     over the other classes': what is special about the failing class's evidence is where the
     shortcut sits."""
-    images, labels = data["train"]
-    generator = torch.Generator().manual_seed(run.args.seed)
+    images, labels = setup.data["train"]
+    generator = torch.Generator().manual_seed(setup.args.seed)
     groups = {}
     for group, members in [("failing", labels == failing_index), ("others", labels != failing_index)]:
         index = torch.nonzero(members).flatten()
-        index = index[torch.randperm(len(index), generator=generator)[:run.args.n_localise]]
-        inputs, targets = to_input(images[index], run.mean, run.std), labels[index]
-        occlusion = occlusion_maps(model, inputs, targets, run.args.occlusion_size, stride)
+        index = index[torch.randperm(len(index), generator=generator)[:setup.args.n_localise]]
+        inputs, targets = standardise(images[index], setup.mean, setup.std), labels[index]
+        occlusion = occlusion_maps(model, inputs, targets, setup.args.occlusion_size, stride)
         groups[group] = {"saliency": normalised_maps(class_saliency_maps(model, inputs, targets)).mean(0),
                          "occlusion": normalised_maps(occlusion["attribution"]).mean(0)}
     differences = [(groups["failing"][kind] - groups["others"][kind]).clamp(min=0)
@@ -550,7 +672,7 @@ def evidence_map(model, data, failing_index, run, stride):
     return ndimage.gaussian_filter(evidence, sigma=1.0), groups
 
 
-def localise_trigger(run, model, failing):
+def localise_trigger(model, setup, failing):
     """2f, from the first model and the training data alone (plus the failing class's clean test
     images, as in 2c). Threshold the evidence map, lowest threshold last; a candidate region grown
     by a margin is accepted once the first model treats the failing class's training images with the
@@ -559,17 +681,17 @@ def localise_trigger(run, model, failing):
     shares. The grey patch goes on both sides because a patch where the trigger sat can itself look
     a little like the trigger to the backdoored model; only what the patch leaves behind of the
     trigger should count against a region."""
-    stride = max(run.args.occlusion_stride, 4)  # coarser here: averaged over many images
+    stride = max(setup.args.occlusion_stride, 4)  # coarser here: averaged over many images
     margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
-    evidence, groups = evidence_map(model, run.data, failing["index"], run, stride)
+    evidence, groups = evidence_map(model, setup, failing.index, stride)
     failing_inputs = {}
     for split in ("train", "test"):
-        images, labels = run.data[split]
-        failing_inputs[split] = to_input(images[labels == failing["index"]], run.mean, run.std)
+        images, labels = setup.data[split]
+        failing_inputs[split] = standardise(images[labels == failing.index], setup.mean, setup.std)
 
     def recognised(split, mask):
         neutralised = failing_inputs[split].masked_fill(torch.from_numpy(mask), 0.0)  # 0 = mean grey
-        return float((predict_logits(model, neutralised).argmax(1) == failing["index"]).float().mean())
+        return float((batched_outputs(model, neutralised).argmax(1) == failing.index).float().mean())
 
     n_train, n_clean = len(failing_inputs["train"]), len(failing_inputs["test"])
     candidates = []
@@ -585,7 +707,7 @@ def localise_trigger(run, model, failing):
                            "tolerance": tolerance, "met": met})
         print(f"  threshold {threshold:.2f} of the peak: {mask.mean():.1%} of the image"
               f"{f' (a {band} px band along every edge)' if band else ''}; with it neutralised the first "
-              f"model recognises {share:.0%} of the '{failing['name']}' training images and {clean_share:.0%} "
+              f"model recognises {share:.0%} of the '{failing.name}' training images and {clean_share:.0%} "
               f"of its clean test images (+{tolerance:.0%} allowed)")
         if met:
             break
@@ -598,7 +720,7 @@ def localise_trigger(run, model, failing):
             "box": bounding_box(chosen["region"]), "core_box": bounding_box(chosen["core"]),
             "threshold": chosen["threshold"], "criterion_met": chosen["met"], "margin_px": margin,
             "localisation_stride_px": stride, "still_recognised": chosen["still_recognised"],
-            "clean_test_recall": failing["clean_test_recall"],
+            "clean_test_recall": failing.clean_test_recall,
             "clean_test_neutralised": chosen["clean_test_neutralised"], "tolerance": chosen["tolerance"],
             "edge_band_px": chosen["band"],
             "candidates": [{k: c[k] for k in ("threshold", "still_recognised", "clean_test_neutralised",
@@ -639,6 +761,32 @@ def evidence_region(evidence, threshold):
         region[:band] = region[-band:] = True
         region[:, :band] = region[:, -band:] = True
     return region, core, band
+
+
+def evidence_extent(localised, image_side):
+    """The side of a square that can hide the whole localised evidence: its box plus the margin on
+    both sides."""
+    x0, y0, x1, y1 = np.array(localised["core_box"]) * image_side
+    return int(math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"])
+
+
+def evidence_square_side(localised, image_side):
+    """The evidence-sized square, at most half the image so that it still has places to go."""
+    return min(evidence_extent(localised, image_side), image_side // 2)
+
+
+def evidence_sized_occlusion(setup, model, explained, localised, when):
+    """When the evidence is larger than the exam's square: the same occlusion with a square that
+    can hide it whole (at most half the image), so that 2e's outcome can be read. None otherwise."""
+    side = evidence_square_side(localised, setup.args.image_size)
+    if side <= setup.args.occlusion_size:
+        return None
+    occlusion = setup.checkpoints.stage(f"occlusion_{when}_evidence", lambda: occlusion_maps(
+        model, explained.inputs, explained.targets, side, setup.args.occlusion_stride))
+    plot_occlusion(explained.images, occlusion, setup.classes, int(explained.targets[0]), localised["mask"],
+                   setup.out, f"p2_occlusion_{when}_evidence", f"occlusion, grey {side}x{side} square "
+                   f"(the evidence's size), stride {setup.args.occlusion_stride} px, model {when} the fix")
+    return occlusion
 
 
 def neutralise_region(image, mask, fill_colour):
@@ -687,21 +835,95 @@ def hash_mask(mask):
     return hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16]
 
 
-def attack_success_rate(model, data, failing_index, mask, run, source_images):
+def answer_2f(setup, first_model, failing, explained, occlusion):
+    """Localise where the failing class's evidence differs from the other classes', say what that
+    tells about 2e's square, and write the training data with that region neutralised."""
+    localised = setup.checkpoints.stage("localise", lambda: localise_trigger(first_model.model, setup, failing))
+    plot_localisation(localised, explained.images[0], setup.out)
+    evidence_occlusion = evidence_sized_occlusion(setup, first_model.model, explained, localised, "before")
+    summaries = [occlusion_summary(o, explained.targets, localised["mask"], setup.classes)
+                 for o in [occlusion] + ([evidence_occlusion] if evidence_occlusion else [])]
+    verdict = occlusion_verdict(summaries, evidence_extent(localised, setup.args.image_size),
+                                setup.args.image_size)
+    if verdict["exam_square_changes_nothing"]:
+        print(f"[2f] the exam's square changes no prediction of the first model: {verdict['reason']}")
+    fill_colour = [int(round(v * 255)) for v in setup.mean.tolist()]
+    samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"], fill_colour,
+                                      setup.checkpoints.directory.name)
+    print(f"[2f] wrote {len(samples)} modified training images to {setup.fixed_dir} "
+          f"({localised['mask'].mean():.1%} of each image neutralised)")
+    return Fix(localised, evidence_occlusion, fill_colour, setup.fixed_dir, samples)
+
+
+# ==================================================================================================
+# 2g: retrain on the modified data; the attack success rate checks that the backdoor is gone
+# ==================================================================================================
+def attack_success_rate(model, setup, failing_index, mask, source_images):
     """The backdoor literature's measure (BadNets, Gu et al. 2017; Neural Cleanse, Wang et al.
     2019), with no test labels: paste the localised region of `source_images` onto the validation
     images of the other classes and count how many the model then calls the failing class. With the
     failing class's (triggered) training images as the source this is the attack; with its clean
     test images it is the control: what the region's sign content alone does."""
-    images, labels = data["val"]
+    images, labels = setup.data["val"]
     others = images[labels != failing_index]
-    generator = torch.Generator().manual_seed(run.args.seed)
+    generator = torch.Generator().manual_seed(setup.args.seed)
     donors = source_images[torch.randint(len(source_images), (len(others),), generator=generator)]
     pasted = torch.where(torch.from_numpy(mask), donors, others)
-    predictions = predict_logits(model, to_input(pasted, run.mean, run.std)).argmax(1)
+    predictions = batched_outputs(model, standardise(pasted, setup.mean, setup.std)).argmax(1)
     return float((predictions == failing_index).float().mean())
 
 
+def answer_2g(setup, first_model, failing, fix):
+    """Retrain on 2f's data and test on the original, clean test images. The attack success rate
+    checks the result without test labels; if the new model still follows the pasted region, the
+    region is enlarged by one more margin and the model retrained once more (at most two rounds)."""
+    images, labels = setup.data["train"]
+    triggered = images[labels == failing.index]
+    clean = setup.data["test"][0][setup.data["test"][1] == failing.index]
+    mask, samples, fixed_dir = fix.localised["mask"], fix.samples, fix.fixed_dir
+    asr = {"before": attack_success_rate(first_model.model, setup, failing.index, mask, triggered),
+           "control_before": attack_success_rate(first_model.model, setup, failing.index, mask, clean)}
+    print(f"[2g] attack success rate of the first model: {asr['before']:.1%} of the other classes' "
+          f"validation images become '{failing.name}' with the region pasted in (control, pasted "
+          f"from clean test images: {asr['control_before']:.1%})")
+    rounds = []
+    for round_number in (1, 2):
+        if round_number == 2:
+            fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-enlarged")
+            samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
+                                              setup.checkpoints.directory.name)
+        fixed_data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
+        model, history = train_classifier("after" if round_number == 1 else "after2", fixed_data, setup)
+        report = evaluate(model, fixed_data, setup.mean, setup.std)  # test: the original, clean images
+        asr_after = attack_success_rate(model, setup, failing.index, mask, triggered)
+        control = attack_success_rate(model, setup, failing.index, mask, clean)
+        rounds.append({"round": round_number, "region_area_share": float(mask.mean()),
+                       "fixed_data_dir": str(fixed_dir), "attack_success_rate": asr_after,
+                       "attack_success_rate_control": control,
+                       "failing_test_acc": report["test"]["per_class"][failing.name],
+                       "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"]})
+        print(f"[2g] after the fix (round {round_number}): train {report['train']['acc']:.3f}, val "
+              f"{report['val']['acc']:.3f}, test {report['test']['acc']:.3f}; '{failing.name}' test "
+              f"{report['test']['per_class'][failing.name]:.3f}; attack success rate {asr_after:.1%} "
+              f"(control {control:.1%})")
+        if asr_after <= setup.args.asr_bar or round_number == 2:
+            break
+        print(f"  the retrained model still follows the pasted region (attack success rate above "
+              f"{setup.args.asr_bar:.0%}): enlarging the region by {fix.localised['margin_px']} px and "
+              f"retraining once more")
+        mask = dilate(mask, fix.localised["margin_px"])
+    asr.update(after=asr_after, control_after=control, bar=setup.args.asr_bar)
+    plot_curves({"before": first_model.history, "after": history}, setup.out)
+    plot_confusions(report, setup.classes, setup.out, "p2_confusion_after",
+                    "after the fix: validation against test")
+    plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
+    plot_accuracy_before_after(first_model.report, report, setup.classes, failing.name, setup.out)
+    return Retrained(TrainedClassifier(model, history, report), mask, rounds, asr, fixed_dir)
+
+
+# ==================================================================================================
+# 2h: the same explanations for the retrained model
+# ==================================================================================================
 def share_inside(maps, mask):
     """Share of each map's positive mass that falls inside the region."""
     maps = maps.clamp(min=0)
@@ -709,8 +931,32 @@ def share_inside(maps, mask):
     return (inside / maps.sum(dim=(-2, -1)).clamp(min=1e-12)).tolist()
 
 
+def answer_2h(setup, retrained, explained, fix, before):
+    model, mask = retrained.classifier.model, fix.localised["mask"]
+    after = Explanations(answer_2d(setup, model, explained, "after"),
+                         answer_2e(setup, model, explained, "after", mask),
+                         evidence_sized_occlusion(setup, model, explained, fix.localised, "after"))
+    plot_before_after(explained.images, before, after, int(explained.targets[0]),
+                      short_name(explained.class_name), mask, setup.out)
+    return after
+
+
+def main(argv=None):
+    setup = set_up(parse_arguments(argv))
+    first_model = answer_2b(setup)                                  # train the ResNet-18
+    failing = answer_2c(setup, first_model)                         # test against validation
+    explained = choose_images_to_explain(setup, failing)            # the images of 2d, 2e and 2h
+    saliency = answer_2d(setup, first_model.model, explained, "before")
+    occlusion = answer_2e(setup, first_model.model, explained, "before")
+    fix = answer_2f(setup, first_model, failing, explained, occlusion)  # localise, modify the data
+    retrained = answer_2g(setup, first_model, failing, fix)         # retrain, attack check
+    before = Explanations(saliency, occlusion, fix.evidence_occlusion)
+    after = answer_2h(setup, retrained, explained, fix, before)     # explain the retrained model
+    write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after)
+
+
 # ==================================================================================================
-# Plots
+# Appendix: plots
 # ==================================================================================================
 def bare(ax, side=None):
     """An image panel: no ticks or grid; with `side`, exactly the image's extent and a thin frame
@@ -770,18 +1016,8 @@ def plot_curves(histories, out):
 
 def plot_confusions(report, classes, out, name, title):
     fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.3), gridspec_kw={"wspace": 0.6})  # about print size
-    short = [short_name(c) for c in classes]
     for ax, split in zip(axes, ("val", "test")):
-        matrix = np.array(report[split]["confusion"])
-        ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, value, ha="center", va="center", fontsize=9,
-                    color="white" if value > matrix.sum(1)[i] / 2 else "black")
-        ax.set_xticks(range(len(classes)), short, rotation=35, ha="right")
-        ax.set_yticks(range(len(classes)), short)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.grid(False)
+        draw_confusion(ax, report[split]["confusion"], [short_name(c) for c in classes], rotation=35)
         ax.set_title(f"{split}: accuracy {report[split]['acc']:.1%}")
     fig.suptitle(title)
     save_figure(fig, out, name)
@@ -904,7 +1140,7 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
     """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) the
     drop of p(true class) (draw_probability_drop) and (e) the most probable class. Two blocks of
     five images, so the panels print large enough to read a single cell; the dashed box on each map
-    is the region neutralised in 2f."""
+    is the region neutralised in 2f, once there is one (`region_mask`, else None)."""
     from matplotlib import patheffects
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -917,7 +1153,7 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
         draw_occlusion_map(axes[2, k], occlusion["most_probable"][k], occlusion["positions"], size,
                            side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
         ring_class_changes(axes[2, k], occlusion, k, target_index)
-        for ax in axes[1:, k]:
+        for ax in axes[1:, k] if region_mask is not None else []:
             outline_region(ax, region_mask)
     row_label(axes[0], "image")
     row_label(axes[1], f"drop of\np({short_name(classes[target_index])})")
@@ -928,7 +1164,8 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
                       markeredgecolor="black", label="class changes")
     region = plt.Line2D([], [], ls="--", color="white", label="neutralised region (2f)",
                         path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
-    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + [ring, region],
+    marks = [ring] + ([region] if region_mask is not None else [])
+    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + marks,
                loc="upper center", ncol=4, fontsize=report_points(fig, 8), bbox_to_anchor=(0.45, 0.1))
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
@@ -994,13 +1231,13 @@ def plot_localisation(localised, example, out):
 def plot_before_after(images, before, after, target_index, target_name, region_mask, out):
     """Saliency and the largest square's drop of p(true class), before and after the fix, each on
     one colour scale (the drop on the scale of every occlusion figure)."""
-    occ_before, occ_after = before["occlusion"][-1], after["occlusion"][-1]
+    occ_before, occ_after = before.occlusions[-1], after.occlusions[-1]
     size = occ_before["size_px"]
     rows = ["image", "saliency before", "saliency after", f"{size}x{size}: drop of p({target_name}) before",
             f"{size}x{size}: drop of p({target_name}) after"]
     side = images.shape[-1]
     fig, axes, bars = image_grid(len(rows), len(images))
-    sal_before, sal_after = relative_saliency(before["saliency"]), relative_saliency(after["saliency"])
+    sal_before, sal_after = relative_saliency(before.saliency), relative_saliency(after.saliency)
     for k, image in enumerate(images):
         show(axes[0, k], image)
         sal = axes[1, k].imshow(sal_before[k], cmap="hot", vmin=0, vmax=1)
@@ -1034,122 +1271,24 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
 
 
 # ==================================================================================================
-# The answers, one function per sub-question
+# Appendix: results (the truth of a planted trigger is read here only, never by the answers)
 # ==================================================================================================
-def refuse_output_inside_input(data_dir, outputs):
-    """An output folder equal to or inside the data folder would write into the user's data (a new
-    class folder in train/, say): refused before any training, naming the flag."""
-    data = data_dir.resolve()
-    for flag, folder in outputs.items():
-        folder = Path(folder).resolve()
-        if folder == data or data in folder.parents:
-            raise UserError(f"{folder}: {flag} is inside the data folder {data_dir}, so this run would "
-                            f"write into it; choose a folder outside it")
+def classes_changed_to(occlusion, targets, classes):
+    """For each class other than the true one: in how many images it becomes the most probable at
+    some position of the square."""
+    counts = {}
+    for most_probable, target in zip(occlusion["most_probable"], targets):
+        for index in set(most_probable.flatten().tolist()) - {int(target)}:
+            counts[classes[index]] = counts.get(classes[index], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def start_run(args):
-    """Data (see choose_data_dir), device, checkpoints."""
-    seed_everything(args.seed)
-    args.data_dir, origin = choose_data_dir(args)
-    fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
-    refuse_output_inside_input(args.data_dir, {"--fixed-data-dir": fixed_dir, "--out": args.out,
-                                               "--runs-dir": args.runs_dir})
-    load_start = time.time()
-    data = load_data(args.data_dir, args.image_size, args.seed)
-    data_source, truth = data_label(args.data_dir, data, origin)
-    config = {k: v for k, v in vars(args).items()
-              if k not in ("out", "fresh", "device", "runs_dir", "given_paths")}
-    config["data_dir"] = str(args.data_dir.resolve())
-    config["data_fingerprint"] = data_fingerprint(args.data_dir / "train", args.data_dir / "test")
-    checkpoints = Checkpoints(args.runs_dir, "problem2", config, fresh=args.fresh, code=[__file__])
-    checkpoints.timings["load_data"] = round(time.time() - load_start, 2)
-    device = choose_device(args.device)
-    mean, std = channel_statistics(data["train"][0])
-    print(f"Problem 2 on {data_source} data from {args.data_dir} (device {device}; checkpoints in "
-          f"{checkpoints.directory})")
-    print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val "
-          f"({data['split']}) / {len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
-    return SimpleNamespace(args=args, data=data, data_source=data_source, truth=truth, mean=mean,
-                           std=std, device=device, checkpoints=checkpoints, out=args.out,
-                           fixed_dir=fixed_dir, classes=data["classes"], started_at=time.time())
-
-
-def answer_2b(run):
-    plot_examples(run.data, run.args.seed, run.out)
-    model, history = train_classifier("before", run.data, run)
-    return {"model": model, "history": history}
-
-
-def answer_2c(run, first):
-    report = evaluate(first["model"], run.data, run.mean, run.std)
-    first["report"] = report
-    name, drops = find_failing_class(report, run.classes)
-    index = run.classes.index(name)
-    print(f"before the fix: train {report['train']['acc']:.3f}, val {report['val']['acc']:.3f}, test "
-          f"{report['test']['acc']:.3f}; failing class '{name}': val "
-          f"{report['val']['per_class'][name]:.3f} -> test {report['test']['per_class'][name]:.3f}")
-    plot_confusions(report, run.classes, run.out, "p2_confusion_before",
-                    "before the fix: validation against test")
-    plot_test_predictions(run.data, report, run.args.seed, run.out, "p2_test_predictions_before")
-    explain_index = spread_over_signs(run.data["listed_train_paths"], run.data["train"][1], index,
-                                      run.args.n_explain, run.args.seed)
-    return {"name": name, "index": index, "drops": drops,
-            "clean_test_recall": report["test"]["per_class"][name],
-            "explain_index": explain_index,
-            "explain_images": run.data["train"][0][explain_index],
-            "explain_inputs": to_input(run.data["train"][0][explain_index], run.mean, run.std),
-            "explain_targets": run.data["train"][1][explain_index]}
-
-
-def answer_2d(run, model, failing, name, title):
-    saliency = class_saliency_maps(model, failing["explain_inputs"], failing["explain_targets"])
-    plot_saliency(failing["explain_images"], saliency, run.out, name, title)
-    return saliency
-
-
-def answer_2e(run, model, failing, sizes, region_mask, when):
-    """The exam's 10x10 square, and the evidence-sized one when the evidence is larger, for the
-    model `when` ("before" or "after") the fix: one figure each (p2_occlusion_WHEN.pdf,
-    p2_occlusion_WHEN_evidence.pdf)."""
-    occlusions = run.checkpoints.stage(f"occlusion_{when}", lambda: [
-        occlusion_maps(model, failing["explain_inputs"], failing["explain_targets"], size,
-                       run.args.occlusion_stride) for size in sizes])
-    for occlusion, suffix in zip(occlusions, ["", "_evidence"]):
-        size = occlusion["size_px"]
-        plot_occlusion(failing["explain_images"], occlusion, run.classes, failing["index"], region_mask,
-                       run.out, f"p2_occlusion_{when}{suffix}",
-                       f"occlusion, grey square, stride {run.args.occlusion_stride} px, model {when} the "
-                       f"fix: {size}x{size} square")
-    return occlusions
-
-
-def answer_2f_localise(run, first, failing):
-    """2f, first half: where the failing class's evidence differs from the other classes'."""
-    localised = run.checkpoints.stage("localise", lambda: localise_trigger(run, first["model"], failing))
-    plot_localisation(localised, failing["explain_images"][0], run.out)
-    return localised
-
-
-def occlusion_sizes(run, localised):
-    """The exam's square first; then one that can hide the whole evidence, when that is larger."""
-    evidence_side = evidence_square_side(localised, run.args.image_size)
-    return [run.args.occlusion_size] + ([evidence_side] if evidence_side > run.args.occlusion_size else [])
-
-
-def report_occlusion(occlusions, failing, localised, classes, when):
-    summaries = [occlusion_summary(o, failing["explain_targets"], localised["mask"], classes)
-                 for o in occlusions]
-    for s in summaries:
-        print(f"occlusion {when}, {s['size_px']}x{s['size_px']} square: the most probable class changes "
-              f"in {s['images_with_class_change']} of {len(failing['explain_targets'])} images "
-              f"({s['images_with_class_change_at_region']} with the square's centre in the localised "
-              f"region{changed_to_words(s['changes_to'])}); lowest p(true class) {s['min_p_true']:.2f} "
-              f"on average")
-    return summaries
-
-
-def changed_to_words(changes_to):
-    return "; to " + ", ".join(f"'{name}' in {n}" for name, n in changes_to.items()) if changes_to else ""
+def occlusion_summary(occlusion, targets, region_mask, classes):
+    return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
+            "changes_to": classes_changed_to(occlusion, targets, classes),
+            "images_with_class_change": class_changes(occlusion, targets),
+            "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
+            "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
 
 
 def occlusion_verdict(summaries, evidence_px, image_side):
@@ -1180,72 +1319,6 @@ def occlusion_verdict(summaries, evidence_px, image_side):
     return {"exam_square_changes_nothing": True, "case": kind, "reason": reason, "evidence_px": evidence_px}
 
 
-def answer_2f_2g(run, first, failing, localised):
-    """2f's change to the data, and 2g: retrain on it. The attack success rate checks the result
-    without test labels; if the new model still follows the pasted region, the region is enlarged
-    by one more margin and the model retrained once more (at most two rounds)."""
-    fill_colour = [int(round(v * 255)) for v in run.mean.tolist()]
-    images, labels = run.data["train"]
-    triggered = images[labels == failing["index"]]
-    clean = run.data["test"][0][run.data["test"][1] == failing["index"]]
-    mask = localised["mask"]
-    asr = {"before": attack_success_rate(first["model"], run.data, failing["index"], mask, run, triggered),
-           "control_before": attack_success_rate(first["model"], run.data, failing["index"], mask, run,
-                                                 clean)}
-    print(f"attack success rate of the first model: {asr['before']:.1%} of the other classes' "
-          f"validation images become '{failing['name']}' with the region pasted in (control, pasted "
-          f"from clean test images: {asr['control_before']:.1%})")
-    rounds = []
-    for round_number in (1, 2):
-        suffix = "" if round_number == 1 else "-enlarged"
-        fixed_dir = run.fixed_dir.with_name(run.fixed_dir.name + suffix)
-        samples = write_trigger_free_data(run.args.data_dir, fixed_dir, mask, fill_colour,
-                                          run.checkpoints.directory.name)
-        print(f"wrote {len(samples)} modified training images to {fixed_dir} ({mask.mean():.1%} of "
-              f"each image neutralised)")
-        fixed_data = load_data(run.args.data_dir, run.args.image_size, run.args.seed, samples)
-        name = "after" if round_number == 1 else "after2"
-        model, history = train_classifier(name, fixed_data, run)
-        report = evaluate(model, fixed_data, run.mean, run.std)  # test: the original, clean images
-        asr_after = attack_success_rate(model, run.data, failing["index"], mask, run, triggered)
-        control = attack_success_rate(model, run.data, failing["index"], mask, run, clean)
-        rounds.append({"round": round_number, "region_area_share": float(mask.mean()),
-                       "fixed_data_dir": str(fixed_dir), "attack_success_rate": asr_after,
-                       "attack_success_rate_control": control,
-                       "failing_test_acc": report["test"]["per_class"][failing["name"]],
-                       "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"]})
-        print(f"after the fix (round {round_number}): train {report['train']['acc']:.3f}, val "
-              f"{report['val']['acc']:.3f}, test {report['test']['acc']:.3f}; '{failing['name']}' test "
-              f"{report['test']['per_class'][failing['name']]:.3f}; attack success rate {asr_after:.1%} "
-              f"(control {control:.1%})")
-        if asr_after <= run.args.asr_bar or round_number == 2:
-            break
-        print(f"  the retrained model still follows the pasted region (attack success rate above "
-              f"{run.args.asr_bar:.0%}): enlarging the region by {localised['margin_px']} px and "
-              f"retraining once more")
-        mask = dilate(mask, localised["margin_px"])
-    asr.update(after=asr_after, control_after=control, bar=run.args.asr_bar)
-    plot_curves({"before": first["history"], "after": history}, run.out)
-    plot_confusions(report, run.classes, run.out, "p2_confusion_after",
-                    "after the fix: validation against test")
-    plot_test_predictions(run.data, report, run.args.seed, run.out, "p2_test_predictions_after")
-    plot_accuracy_before_after(first["report"], report, run.classes, failing["name"], run.out)
-    return {"model": model, "history": history, "report": report, "mask": mask, "rounds": rounds,
-            "attack_success_rate": asr, "fixed_dir": fixed_dir}
-
-
-def answer_2h(run, fixed, failing, sizes, localised, before):
-    saliency = answer_2d(run, fixed["model"], failing, "p2_saliency_after",
-                         "class saliency maps, the same images, model after the fix")
-    occlusions = answer_2e(run, fixed["model"], failing, sizes, localised["mask"], "after")
-    plot_before_after(failing["explain_images"], before, {"saliency": saliency, "occlusion": occlusions},
-                      failing["index"], short_name(failing["name"]), localised["mask"], run.out)
-    return {"saliency": saliency, "occlusion": occlusions}
-
-
-# ==================================================================================================
-# Final evaluation against the planted trigger's truth (never used by the analysis above)
-# ==================================================================================================
 def box_iou(a, b):
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -1261,16 +1334,16 @@ def summarise(report):
             "val_confusion": report["val"]["confusion"], "test_confusion": report["test"]["confusion"]}
 
 
-def write_problem2_results(run, first, failing, localised, before, fixed, after):
-    mask, targets = localised["mask"], failing["explain_targets"]
-    occlusion = {when: report_occlusion(explained["occlusion"], failing, localised, run.classes,
-                                        f"{when} the fix")
-                 for when, explained in (("before", before), ("after", after))}
-    verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, run.args.image_size),
-                                run.args.image_size)
-    clean_p = {when: float(e["occlusion"][0]["clean_probabilities"][range(len(targets)), targets].mean())
+def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
+    localised, targets = fix.localised, explained.targets
+    mask = localised["mask"]
+    occlusion = {when: [occlusion_summary(o, targets, mask, setup.classes) for o in e.occlusions]
+                 for when, e in (("before", before), ("after", after))}
+    verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, setup.args.image_size),
+                                setup.args.image_size)
+    clean_p = {when: float(e.occlusion["clean_probabilities"][range(len(targets)), targets].mean())
                for when, e in (("before", before), ("after", after))}
-    saliency_shares = {when: share_inside(e["saliency"], mask)  # per image
+    saliency_shares = {when: share_inside(e.saliency, mask)  # per image
                        for when, e in (("before", before), ("after", after))}
     explanation = {
         "region_area_share": float(mask.mean()),
@@ -1278,7 +1351,7 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "edge_band_px": localised["edge_band_px"],
         "still_recognised_after_neutralising": localised["still_recognised"],
         "saliency_share_in_region": {w: float(np.mean(shares)) for w, shares in saliency_shares.items()},
-        "occlusion_share_in_region": {w: float(np.mean(share_inside(e["occlusion"][0]["attribution"], mask)))
+        "occlusion_share_in_region": {w: float(np.mean(share_inside(e.occlusion["attribution"], mask)))
                                       for w, e in (("before", before), ("after", after))},
         # images whose own saliency map puts more than twice the region's area share into it
         "saliency_images_concentrated": {w: int(sum(v >= 2 * float(mask.mean()) for v in shares))
@@ -1287,52 +1360,49 @@ def write_problem2_results(run, first, failing, localised, before, fixed, after)
         "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
         "mean_p_correct_clean": clean_p,
     }
-    truth = {k: v for k, v in run.truth.items() if k != "files"} if run.truth else None
+    truth = {k: v for k, v in setup.truth.items() if k != "files"} if setup.truth else None
     results = {
-        "classes": run.classes, "failing_class": failing["name"], "val_to_test_drop": failing["drops"],
+        "classes": setup.classes, "failing_class": failing.name, "val_to_test_drop": failing.val_to_test_drop,
         "trigger_box": localised["box"],
         "trigger_iou": round(box_iou(localised["box"], truth["box"]), 4) if truth else None,
-        "truth": truth, "poisoned_class_found": truth["poisoned_class"] == failing["name"] if truth else None,
-        "before": summarise(first["report"]), "after": summarise(fixed["report"]),
+        "truth": truth, "poisoned_class_found": truth["poisoned_class"] == failing.name if truth else None,
+        "before": summarise(first_model.report), "after": summarise(retrained.classifier.report),
         "localisation": {k: localised[k] for k in (
             "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
             "clean_test_recall", "clean_test_neutralised", "tolerance", "edge_band_px", "box", "core_box",
             "candidates")}
-        | {"region_area_share": float(localised["mask"].mean())},
-        "attack_success_rate": fixed["attack_success_rate"], "fix_rounds": fixed["rounds"],
+        | {"region_area_share": float(mask.mean())},
+        "attack_success_rate": retrained.attack_success_rate, "fix_rounds": retrained.rounds,
         "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
-        "n_images": {s: len(run.data[s][1]) for s in ("train", "val", "test")}, "split": run.data["split"],
-        "split_reason": run.data["split_reason"],
-        "fixed_data_dir": str(fixed["fixed_dir"]),
+        "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
+        "split_reason": setup.data["split_reason"],
+        "fixed_data_dir": str(retrained.fixed_dir),
         "fix": "localised region, grown by a margin, filled with the mean colour in every training "
                "image of every class",
-        "explained_train_files": [str(run.data["train_paths"][i]) for i in failing["explain_index"]],
-        "history": {"before": first["history"], "after": fixed["history"]},
-        "timings": run.checkpoints.timings, "resumed_stages": run.checkpoints.resumed,
-        "resumed_from_other_code": run.checkpoints.resumed_from_other_code,
-        "device": str(run.device), "image_size": run.args.image_size,
+        "explained_train_files": [str(setup.data["train_paths"][i]) for i in explained.index],
+        "history": {"before": first_model.history, "after": retrained.classifier.history},
+        "timings": setup.checkpoints.timings, "resumed_stages": setup.checkpoints.resumed,
+        "device": str(setup.device), "image_size": setup.args.image_size,
     }
-    path = write_results(run.args, "problem2", results, run.data_source, run.started_at,
-                         run.checkpoints.resumed_seconds)
-    print(f"wrote {path} and {run.out / 'figures'}/p2_*.pdf"
+    path = write_results(setup.args, "problem2", results, setup.data_source, setup.started_at,
+                         setup.checkpoints.resumed_seconds)
+    print(f"wrote {path} and {setup.out / 'figures'}/p2_*.pdf"
           + (f"; truth: poisoned '{truth['poisoned_class']}' ({truth['kind']}), IoU of the localised "
              f"box {results['trigger_iou']:.2f}" if truth else ""))
 
 
-def main(argv=None):
-    args = parse_arguments(argv)
-    run = start_run(args)
-    first = answer_2b(run)                                        # train the ResNet-18
-    failing = answer_2c(run, first)                               # test results, the failing class
-    saliency = answer_2d(run, first["model"], failing, "p2_saliency_before",
-                         f"class saliency maps, '{failing['name']}' training images, model before the fix")
-    localised = answer_2f_localise(run, first, failing)           # before 2e: it sizes 2e's second square
-    sizes = occlusion_sizes(run, localised)
-    occlusion = answer_2e(run, first["model"], failing, sizes, localised["mask"], "before")
-    before = {"saliency": saliency, "occlusion": occlusion}
-    fixed = answer_2f_2g(run, first, failing, localised)          # modified data, retrained model
-    after = answer_2h(run, fixed, failing, sizes, localised, before)  # the same explanations, new model
-    write_problem2_results(run, first, failing, localised, before, fixed, after)
+# ==================================================================================================
+# Appendix: argument checks
+# ==================================================================================================
+def refuse_output_inside_input(data_dir, outputs):
+    """An output folder equal to or inside the data folder would write into the user's data (a new
+    class folder in train/, say): refused before any training, naming the flag."""
+    data = data_dir.resolve()
+    for flag, folder in outputs.items():
+        folder = Path(folder).resolve()
+        if folder == data or data in folder.parents:
+            raise UserError(f"{folder}: {flag} is inside the data folder {data_dir}, so this run would "
+                            f"write into it; choose a folder outside it")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
 """Problem 3: a wide LeNet-5 trained on SVHN, tested on MNIST, then adapted with ADDA.
 
-3a train the wide LeNet-5 of the exam's Figure 1 on SVHN; 3b use it unchanged on MNIST; 3c the
-variant where the discriminator is replaced by an MSE loss between target and source features;
-3d adversarial discriminative domain adaptation (Tzeng et al. 2017) with a 500-500 discriminator.
-Every seed repeats the whole pipeline (source training, MSE variant, ADDA).
+Where each answer is (main() calls them in this order; every seed repeats the whole pipeline):
+  3a answer_3a  the wide LeNet-5 of the exam's Fig. 1, trained on SVHN  WideLeNetEncoder, train_source
+  3b answer_3b  the source model, unchanged, on MNIST                   per_class_report
+  3c answer_3c  the discriminator replaced by a feature MSE (Fig. 3)    adapt, MseStep
+  3d answer_3d  ADDA (Tzeng et al. 2017), a 500-500 discriminator       adapt, AdversarialStep
+  Plots and the results file: the appendix at the bottom.
 
 Data: SVHN as train_32x32.mat / test_32x32.mat (--svhn-dir), MNIST as the official IDX files (.gz
 or not; also under torchvision's MNIST/raw/), a mnist.npz or a mnist.mat (--mnist-dir). A folder the
 user gives is used as given; else each data set comes from data/problem3 when it holds its files,
 otherwise from the shipped public data (datasets/: 5,000 real SVHN crops, the complete MNIST).
 """
+import argparse
 import copy
 import gzip
 import math
 import struct
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +29,11 @@ import torch.nn.functional as F
 from sklearn.manifold import TSNE
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from sklearn.metrics import confusion_matrix
 
-from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, choose_device, common_parser,
-                   data_fingerprint, figure_style, progress, run_main, save_figure, seed_everything,
-                   refuse_file_as_folder, require_at_least_one, was_given, write_results)
+from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, batched_outputs, choose_device,
+                   classification_report, common_parser, data_fingerprint, draw_confusion, figure_style,
+                   progress, refuse_file_as_folder, require_at_least_one, run_configuration, run_main,
+                   save_figure, seed_everything, was_given, write_results)
 
 plt = figure_style()
 
@@ -62,7 +66,8 @@ def parse_arguments(argv=None):
                        help="Adam steps of source training: counted in steps, not epochs, so a small "
                             "and the full SVHN both train properly (2000 x 128 = 3.5 passes over "
                             "the full SVHN)")
-    model.add_argument("--batch-size", type=int, default=128)
+    model.add_argument("--batch-size", type=int, default=128,
+                       help="images per step, per domain, in source training and adaptation")
     model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, source training")
     model.add_argument("--source-weight-decay", type=float, default=2.5e-5,
                        help="L2 penalty on the weights in source training (ADDA's LeNet: 2.5e-5)")
@@ -129,7 +134,7 @@ def read_mat(path, variables):
 
 def load_svhn_mat(path):
     """SVHN cropped digits: X uint8 (32, 32, 3, N), y (N, 1) in 1..10 where 10 is the digit 0.
-    Returns uint8 images (N, 3, 32, 32) and labels 0..9; floats are made per batch (`to_input`)."""
+    Returns uint8 images (N, 3, 32, 32) and labels 0..9; floats are made per batch (`normalise_contrast`)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: missing (expected SVHN's {path.name})")
@@ -254,7 +259,7 @@ def mnist_to_network(images, batch_size=10000):
                       .to(torch.uint8) for i in range(0, len(images), batch_size)])
 
 
-def to_input(images_uint8):
+def normalise_contrast(images_uint8):
     """Both domains the same way, image by image: grey value, then each image centred on its mean
     and divided by its standard deviation plus one grey level, repeated over the network's three
     input channels.
@@ -270,6 +275,12 @@ def to_input(images_uint8):
     spread = images.std((1, 2, 3), keepdim=True)
     standardised = (images - mean) / (spread + 1.0)  # +1 grey level: a flat image stays flat, not noise
     return standardised.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
+
+
+def spread_subset(total, count):
+    """Indices of `count` images spread evenly over all `total`: MNIST's test set is ordered (its
+    first half is the cleaner one, by its documentation), so its first images are no fair sample."""
+    return torch.linspace(0, total - 1, min(count, total)).round().long()
 
 
 def has_svhn_files(directory):
@@ -315,8 +326,41 @@ def prepare_data(args):
     return svhn, mnist, {"svhn": svhn_source, "mnist": mnist_source}, [*svhn_paths.values(), *mnist_files]
 
 
+@dataclass
+class Setup:
+    """What every answer reads."""
+    args: argparse.Namespace
+    svhn: dict            # split -> (uint8 images (N, 3, 32, 32), labels 0..9)
+    mnist: dict           # split -> (uint8 images (N, 1, 32, 32), labels 0..9)
+    data_source: dict     # the results' data_source, per data set
+    seeds: list           # one whole pipeline per seed
+    device: torch.device
+    checkpoints: Checkpoints
+    started_at: float
+
+    @property
+    def out(self):
+        return self.args.out
+
+
+def set_up(args):
+    """Data (see choose_data_folder), device, checkpoints."""
+    started_at = time.time()
+    seed_everything(args.seed)
+    device = choose_device(args.device)
+    svhn, mnist, data_source, data_files = prepare_data(args)
+    config = run_configuration(args, svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
+                               data_fingerprint=data_fingerprint(*data_files))
+    checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh, code=[__file__])
+    seeds = [args.seed + k for k in range(args.seeds)]
+    print(f"Problem 3: SVHN ({data_source['svhn']}) {len(svhn['train'][1])} train / "
+          f"{len(svhn['test'][1])} test; MNIST ({data_source['mnist']}) {len(mnist['train'][1])} "
+          f"train / {len(mnist['test'][1])} test; seeds {seeds} (device {device})")
+    return Setup(args, svhn, mnist, data_source, seeds, device, checkpoints, started_at)
+
+
 # ==================================================================================================
-# 3a: the wide LeNet-5 (exam Fig. 1): C1-P2-C3-P4-F5-F6 form the feature extractor, O the classifier
+# The wide LeNet-5 (exam Fig. 1): C1-P2-C3-P4-F5-F6 form the feature extractor, O the classifier
 # ==================================================================================================
 class WideLeNetEncoder(nn.Module):
     """32x32x3 -> C 5x5 (no padding, stride 1) + ReLU -> P 2x2/2 -> C 5x5 + ReLU -> P -> F + ReLU
@@ -348,6 +392,35 @@ def layer_shapes(encoder, classifier):
     return shapes
 
 
+def predict(encoder, classifier, images):
+    """The digit each image is classified as."""
+    return batched_outputs(nn.Sequential(encoder, classifier), images, 1024, normalise_contrast).argmax(1)
+
+
+def features(encoder, images):
+    """The encoder's features of each image (what ADDA aligns)."""
+    return batched_outputs(encoder, images, 1024, normalise_contrast)
+
+
+def accuracy(encoder, classifier, split):
+    return (predict(encoder, classifier, split[0]) == split[1]).float().mean().item()
+
+
+def load_source(source, args, device):
+    """The frozen source encoder M_s and classifier C (dashed in the exam's Fig. 2)."""
+    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
+    encoder.load_state_dict(source["encoder"])
+    classifier = nn.Linear(encoder.feature_dim, 10).to(device)
+    classifier.load_state_dict(source["classifier"])
+    for module in (encoder, classifier):
+        module.requires_grad_(False)
+        module.eval()
+    return encoder, classifier
+
+
+# ==================================================================================================
+# 3a: train the wide LeNet-5 on SVHN
+# ==================================================================================================
 def shuffled_batches(count, batch_size, generator):
     """Endless batches of indices into `count` images, each pass over them in a fresh random order
     (as ADDA's input queues shuffle per epoch); a pass's last partial batch is completed from the
@@ -379,7 +452,7 @@ def train_source(svhn, seed, args, device):
     encoder.train()
     for step in progress(range(1, args.source_steps + 1), desc=f"source seed {seed}"):
         batch = next(batches)
-        logits = classifier(encoder(to_input(images[batch]).to(device)))
+        logits = classifier(encoder(normalise_contrast(images[batch]).to(device)))
         loss = F.cross_entropy(logits, labels[batch].to(device))
         optimiser.zero_grad()
         loss.backward()
@@ -391,53 +464,46 @@ def train_source(svhn, seed, args, device):
             history["step"].append(step)
             history["train_loss"].append(loss_sum / seen)
             history["train_acc"].append(correct / seen)
-            history["test_acc"].append(accuracy(encoder, classifier, svhn["test"], device))
+            history["test_acc"].append(accuracy(encoder, classifier, svhn["test"]))
             loss_sum, correct, seen = 0.0, 0, 0
             encoder.train()
     return {"encoder": encoder.state_dict(), "classifier": classifier.state_dict(), "history": history,
-            "svhn_train_acc": accuracy(encoder, classifier, svhn["train"], device),
+            "svhn_train_acc": accuracy(encoder, classifier, svhn["train"]),
             "svhn_test_acc": history["test_acc"][-1]}
 
 
-def predict(encoder, classifier, images, device, batch_size=1024):
-    encoder.eval()
-    with torch.no_grad():
-        return torch.cat([classifier(encoder(to_input(images[i:i + batch_size]).to(device))).argmax(1).cpu()
-                          for i in range(0, len(images), batch_size)])
+@dataclass
+class SourceModels:
+    runs: dict            # seed -> train_source(): the weights, the history, SVHN accuracies
+    layer_shapes: list
+    parameters: int       # the encoder's and the classifier's
 
 
-def accuracy(encoder, classifier, split, device):
-    return (predict(encoder, classifier, split[0], device) == split[1]).float().mean().item()
-
-
-def features(encoder, images, device, batch_size=1024):
-    encoder.eval()
-    with torch.no_grad():
-        return torch.cat([encoder(to_input(images[i:i + batch_size]).to(device)).cpu()
-                          for i in range(0, len(images), batch_size)])
-
-
-def load_source(source, args, device):
-    """The frozen source encoder M_s and classifier C (dashed in the exam's Fig. 2)."""
-    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
-    encoder.load_state_dict(source["encoder"])
-    classifier = nn.Linear(encoder.feature_dim, 10).to(device)
-    classifier.load_state_dict(source["classifier"])
-    for module in (encoder, classifier):
-        module.requires_grad_(False)
-        module.eval()
-    return encoder, classifier
+def answer_3a(setup):
+    """Train the wide LeNet-5 on SVHN, once per seed."""
+    args = setup.args
+    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths)
+    shapes = layer_shapes(encoder, nn.Linear(encoder.feature_dim, 10))
+    for name, shape in shapes:
+        print(f"  {name:10s} -> {'x'.join(map(str, shape))}")
+    sources = {}
+    for seed in setup.seeds:
+        sources[seed] = setup.checkpoints.stage(f"source_seed{seed}", lambda: train_source(
+            setup.svhn, seed, args, setup.device))
+        print(f"[3a] seed {seed}: SVHN train {sources[seed]['svhn_train_acc']:.3f}, "
+              f"test {sources[seed]['svhn_test_acc']:.3f}")
+    plot_examples(setup.svhn, setup.mnist, setup.out)
+    plot_source_curves(sources, setup.out)
+    parameters = sum(p.numel() for p in encoder.parameters()) + 10 * (encoder.feature_dim + 1)
+    return SourceModels(sources, shapes, parameters)
 
 
 # ==================================================================================================
-# 3b: the source model on MNIST
+# 3b: the source model, unchanged, on MNIST
 # ==================================================================================================
-def per_class_report(encoder, classifier, split, device):
-    predictions = predict(encoder, classifier, split[0], device)
-    matrix = confusion_matrix(split[1], predictions, labels=range(10))
-    return {"acc": float((predictions == split[1]).float().mean()),
-            "per_class": (matrix.diagonal() / np.maximum(matrix.sum(1), 1)).tolist(),
-            "confusion": matrix.tolist()}
+def per_class_report(encoder, classifier, split):
+    """Accuracy overall and per digit, and the confusion matrix, on one split."""
+    return classification_report(split[1], predict(encoder, classifier, split[0]), 10)
 
 
 def feature_statistics(target_features, source_features):
@@ -447,15 +513,32 @@ def feature_statistics(target_features, source_features):
             "mean_distance": float((target_features.mean(0) - source_features.mean(0)).norm())}
 
 
-# ==================================================================================================
-# 3c and 3d: the adaptation loop both share (batches, optimiser, monitoring), then each one's step
-# ==================================================================================================
-def spread_subset(total, count):
-    """Indices of `count` images spread evenly over all `total`: MNIST's test set is ordered (its
-    first half is the cleaner one, by its documentation), so its first images are no fair sample."""
-    return torch.linspace(0, total - 1, min(count, total)).round().long()
+@dataclass
+class SourceOnMnist:
+    reports: dict         # seed -> per_class_report() on the MNIST test set
+    feature_spread: dict  # feature_statistics() of the first seed's source encoder: MNIST and SVHN
 
 
+def answer_3b(setup, sources):
+    """Each seed's source model on the MNIST test set; the first seed's feature spread on MNIST next
+    to SVHN's (the reference line of the feature-spread figure)."""
+    reports = {seed: per_class_report(*load_source(source, setup.args, setup.device), setup.mnist["test"])
+               for seed, source in sources.runs.items()}
+    for seed, report in reports.items():
+        print(f"[3b] seed {seed}: MNIST test accuracy, source only {report['acc']:.3f}")
+    first_seed = setup.seeds[0]
+    plot_confusion(reports[first_seed]["confusion"], f"source only on MNIST (seed {first_seed}): "
+                   f"{reports[first_seed]['acc']:.1%}", setup.out, "p3_confusion_source_only")
+    encoder, _ = load_source(sources.runs[first_seed], setup.args, setup.device)
+    monitored = spread_subset(len(setup.mnist["test"][1]), setup.args.monitor_images)  # adapt()'s images
+    spread = feature_statistics(features(encoder, setup.mnist["test"][0][monitored]),
+                                features(encoder, setup.svhn["test"][0][:2000]))
+    return SourceOnMnist(reports, spread)
+
+
+# ==================================================================================================
+# The adaptation 3c and 3d share (batches, optimiser, regulariser, averaging, monitoring)
+# ==================================================================================================
 def cosine_to_zero(iterations):
     """The learning-rate factor before iteration i + 1 of a half cosine from 1 to 0 over the
     schedule (Loshchilov & Hutter 2017, without restarts): the late steps are too small to undo
@@ -498,10 +581,11 @@ def soft_neighbourhood_density(probabilities, temperature=0.05):
     return float(torch.special.entr(similarity.softmax(1)).sum(1).mean())
 
 
-def adapt(name, seed, source, svhn, mnist, args, device, make_step):
+def adapt(name, seed, source, setup, step_class):
     """From the source encoder, train a target encoder M_t (initialised from M_s) for a fixed number
-    of iterations with `make_step(target_encoder, optimiser, penalty, lr_factor) -> step(M_s(x_s),
-    x_t) -> dict of losses`. ADDA and the MSE variant share all of this; only the loss differs:
+    of iterations with `step_class(target_encoder, optimiser, penalty, lr_factor, args)`, a callable
+    step(M_s(x_s), x_t) -> dict of losses. ADDA and the MSE variant share all of this; only the loss
+    differs:
     - Adam (beta1 0.5, ADDA's recipe) at ADDA's rate, annealed to zero along a half cosine;
     - the L2-SP penalty towards the source weights, added to the encoder's loss;
     - an exponential moving average of the encoder's weights (Polyak averaging as Yazici et al.,
@@ -512,6 +596,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     - the batches, one per-epoch shuffle of each domain.
     M_s is frozen, so its features of every SVHN training image are computed once. MNIST labels are
     read only for the monitoring curves and the final accuracies: no choice depends on them."""
+    args, svhn, mnist, device = setup.args, setup.svhn, setup.mnist, setup.device
     seed_everything(seed)
     source_encoder, classifier = load_source(source, args, device)
     target_encoder = copy.deepcopy(source_encoder).requires_grad_(True)
@@ -520,10 +605,10 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     optimiser = torch.optim.Adam(target_encoder.parameters(), lr=args.adapt_lr, betas=(0.5, 0.999))
     schedule = LambdaLR(optimiser, lr_factor)
     penalty, alpha = l2_sp_penalty(target_encoder, source_encoder, args.anchor_distance)
-    step = make_step(target_encoder, optimiser, penalty, lr_factor)
+    step = step_class(target_encoder, optimiser, penalty, lr_factor, args)
     decay = 1 - 1 / max(1.0, args.average_horizon * args.adapt_iterations)
     averaged = AveragedModel(target_encoder, multi_avg_fn=get_ema_multi_avg_fn(decay))
-    source_features = features(source_encoder, svhn["train"][0], device)
+    source_features = features(source_encoder, svhn["train"][0])
     generator = torch.Generator().manual_seed(seed)
     source_batches = shuffled_batches(len(svhn["train"][1]), args.batch_size, generator)
     target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
@@ -531,7 +616,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     monitor_images, monitor_labels = mnist["test"][0][monitor_subset], mnist["test"][1][monitor_subset]
     validation_images = mnist["train"][0][spread_subset(len(mnist["train"][1]), args.monitor_images)]
     chosen = {"snd": -math.inf}
-    source_reference = features(source_encoder, svhn["test"][0][:2000], device)
+    source_reference = features(source_encoder, svhn["test"][0][:2000])
     curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "averaged_acc": [],
               "target_total_variance": [], "distance_from_source": [], "snd": []}
 
@@ -539,7 +624,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
         """One reading of the curves: the raw iterate's and the averaged encoder's accuracy, the
         averaged encoder's feature spread, distance from the source and SND, which may make it the
         chosen one."""
-        monitored = {key: features(encoder, monitor_images, device)
+        monitored = {key: features(encoder, monitor_images)
                      for key, encoder in (("target_acc", target_encoder), ("averaged_acc", averaged.module))}
         for key, target_features in monitored.items():
             with torch.no_grad():
@@ -550,7 +635,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
         curves["target_total_variance"].append(statistics["target_total_variance"])
         curves["distance_from_source"].append(relative_distance(averaged.module, source_encoder))
         with torch.no_grad():
-            probabilities = classifier(features(averaged.module, validation_images, device).to(device)).softmax(1)
+            probabilities = classifier(features(averaged.module, validation_images).to(device)).softmax(1)
         curves["snd"].append(soft_neighbourhood_density(probabilities.cpu()))
         if iteration > 0 and curves["snd"][-1] > chosen["snd"]:
             chosen.update(snd=curves["snd"][-1], iteration=iteration, reading=len(curves["snd"]) - 1,
@@ -560,7 +645,7 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
     monitor(0)
     for iteration in progress(range(1, args.adapt_iterations + 1), desc=f"{name} seed {seed}"):
         losses = step(source_features[next(source_batches)].to(device),
-                      to_input(mnist["train"][0][next(target_batches)]).to(device))
+                      normalise_contrast(mnist["train"][0][next(target_batches)]).to(device))
         schedule.step()
         averaged.update_parameters(target_encoder)
         curves["iteration"].append(iteration)
@@ -568,10 +653,10 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
             curves.setdefault(key, []).append(value)
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
             monitor(iteration)
-    final_average = per_class_report(averaged.module, classifier, mnist["test"], device)["acc"]
-    raw_final = per_class_report(target_encoder, classifier, mnist["test"], device)["acc"]
+    final_average = per_class_report(averaged.module, classifier, mnist["test"])["acc"]
+    raw_final = per_class_report(target_encoder, classifier, mnist["test"])["acc"]
     averaged.module.load_state_dict(chosen["state"])
-    report = per_class_report(averaged.module, classifier, mnist["test"], device)
+    report = per_class_report(averaged.module, classifier, mnist["test"])
     readings = curves["target_acc"] + curves["averaged_acc"]
     return {"acc": report["acc"], "report": report, "final_average_acc": final_average,
             "raw_final_acc": raw_final, "chosen_iteration": chosen["iteration"], "curves": curves,
@@ -580,20 +665,47 @@ def adapt(name, seed, source, svhn, mnist, args, device, make_step):
             "l2_sp_alpha": alpha, "average_decay": decay}
 
 
-def mse_step(target_encoder, optimiser, penalty, lr_factor):
+# ==================================================================================================
+# 3c: the discriminator replaced by an MSE between target and source features
+# ==================================================================================================
+class MseStep:
     """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t (plus the shared
     L2-SP penalty). Its minimiser maps every target image to the mean source feature, whatever the
     digit. (`lr_factor` anneals a second player; the MSE variant has none.)"""
-    def step(source_features, target_images):
-        loss = F.mse_loss(target_encoder(target_images), source_features)
-        anchor = penalty()
-        optimiser.zero_grad()
+
+    def __init__(self, target_encoder, optimiser, penalty, lr_factor, args):
+        self.target_encoder, self.optimiser, self.penalty = target_encoder, optimiser, penalty
+
+    def __call__(self, source_features, target_images):
+        loss = F.mse_loss(self.target_encoder(target_images), source_features)
+        anchor = self.penalty()
+        self.optimiser.zero_grad()
         (loss + anchor).backward()
-        optimiser.step()
+        self.optimiser.step()
         return {"mse_loss": loss.item(), "anchor_penalty": anchor.item()}
-    return step
 
 
+def mse_floor(adaptation, feature_dim):
+    """The lowest expected MSE against a random source feature: tr(Sigma_s) / dimension, reached
+    when every target feature sits at the source mean (3c)."""
+    return adaptation["feature_statistics"]["source_total_variance"] / feature_dim
+
+
+def answer_3c(setup, sources):
+    """The MSE variant, with ADDA's optimiser and schedule: only the loss differs."""
+    runs = {}
+    for seed, source in sources.runs.items():
+        runs[seed] = setup.checkpoints.stage(f"mse_seed{seed}", lambda: adapt(
+            "MSE", seed, source, setup, MseStep))
+        print(f"[3c] seed {seed}: MSE variant, MNIST test accuracy {runs[seed]['acc']:.3f} (MSE at the "
+              f"end {settled_loss(runs[seed], 'mse_loss'):.2f}; its floor tr(Sigma_s)/d "
+              f"{mse_floor(runs[seed], setup.args.fc_widths[-1]):.2f})")
+    return runs
+
+
+# ==================================================================================================
+# 3d: ADDA (Tzeng et al. 2017) with a 500-500 discriminator
+# ==================================================================================================
 def make_discriminator(feature_dim, hidden=500):
     """Two 500-unit ReLU layers and the output layer (a domain logit), as the exam and ADDA's
     SVHN->MNIST setting (Tzeng et al. 2017, sec. 5.1) prescribe."""
@@ -601,117 +713,135 @@ def make_discriminator(feature_dim, hidden=500):
                          nn.ReLU(), nn.Linear(hidden, 1))
 
 
-def adda_step(args, device):
+class AdversarialStep:
     """3d, ADDA (Tzeng et al. 2017, sec. 4, eq. 9): one alternating update. The discriminator learns
     source = 1, target = 0; the target encoder then minimises the GAN loss with inverted labels,
     -log D(M_t(x_t)), which gives stronger gradients than maximising the discriminator's loss.
     Two time-scales (Heusel et al. 2017): the discriminator's rate is 4x the encoder's, on the same
     annealing, so the encoder follows a discriminator close to its best response."""
-    def make_step(target_encoder, target_optimiser, penalty, lr_factor):
-        discriminator = make_discriminator(target_encoder.feature_dim).to(device)
-        discriminator_optimiser = torch.optim.Adam(discriminator.parameters(), lr=args.discriminator_lr,
-                                                   betas=(0.5, 0.999))
-        discriminator_schedule = LambdaLR(discriminator_optimiser, lr_factor)
 
-        def step(source_features, target_images):
-            target_features = target_encoder(target_images)
-            domain_logits = discriminator(torch.cat([source_features, target_features.detach()])).squeeze(1)
-            domain_labels = torch.cat([torch.ones(len(source_features)),
-                                       torch.zeros(len(target_features))]).to(domain_logits.device)
-            discriminator_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
-            discriminator_optimiser.zero_grad()
-            discriminator_loss.backward()
-            discriminator_optimiser.step()
-            discriminator_schedule.step()
+    def __init__(self, target_encoder, target_optimiser, penalty, lr_factor, args):
+        self.target_encoder, self.target_optimiser, self.penalty = target_encoder, target_optimiser, penalty
+        device = next(target_encoder.parameters()).device
+        self.discriminator = make_discriminator(target_encoder.feature_dim).to(device)
+        self.discriminator_optimiser = torch.optim.Adam(self.discriminator.parameters(),
+                                                        lr=args.discriminator_lr, betas=(0.5, 0.999))
+        self.discriminator_schedule = LambdaLR(self.discriminator_optimiser, lr_factor)
 
-            inverted = discriminator(target_features).squeeze(1)
-            target_loss = F.binary_cross_entropy_with_logits(inverted, torch.ones_like(inverted))
-            anchor = penalty()
-            target_optimiser.zero_grad()
-            (target_loss + anchor).backward()
-            target_optimiser.step()
-            return {"discriminator_loss": discriminator_loss.item(), "target_loss": target_loss.item(),
-                    "anchor_penalty": anchor.item(),
-                    "discriminator_acc": ((domain_logits > 0).float() == domain_labels).float().mean().item()}
-        step.discriminator = discriminator  # for inspection (tests)
-        return step
-    return make_step
+    def __call__(self, source_features, target_images):
+        target_features = self.target_encoder(target_images)
+        domain_logits = self.discriminator(torch.cat([source_features, target_features.detach()])).squeeze(1)
+        domain_labels = torch.cat([torch.ones(len(source_features)),
+                                   torch.zeros(len(target_features))]).to(domain_logits.device)
+        discriminator_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        self.discriminator_optimiser.zero_grad()
+        discriminator_loss.backward()
+        self.discriminator_optimiser.step()
+        self.discriminator_schedule.step()
 
-
-def mean_std(values):
-    values = np.asarray(values, float)
-    return {"per_seed": values.tolist(), "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        inverted = self.discriminator(target_features).squeeze(1)
+        target_loss = F.binary_cross_entropy_with_logits(inverted, torch.ones_like(inverted))
+        anchor = self.penalty()
+        self.target_optimiser.zero_grad()
+        (target_loss + anchor).backward()
+        self.target_optimiser.step()
+        return {"discriminator_loss": discriminator_loss.item(), "target_loss": target_loss.item(),
+                "anchor_penalty": anchor.item(),
+                "discriminator_acc": ((domain_logits > 0).float() == domain_labels).float().mean().item()}
 
 
-def settled_loss(run, name="discriminator_loss", tenth="last"):
-    """Mean of a loss over the last (or first) tenth of a run (the discriminator's: log 2 = 0.693 at
-    ADDA's equilibrium)."""
-    losses = run["curves"][name]
-    count = max(1, len(losses) // 10)
-    return float(np.mean(losses[-count:] if tenth == "last" else losses[:count]))
+def same_digit_source_mean(source_encoder_state, target_encoder_state, setup):
+    """Whether ADDA draws each MNIST feature towards its own digit's source cluster, measured in the
+    feature space itself (t-SNE distances are not comparable between its two panels): the share of
+    MNIST test features whose nearest SVHN class mean (of the SVHN test features, source encoder) is
+    their own digit's, before (source encoder) and after (adapted encoder)."""
+    svhn, mnist = setup.svhn, setup.mnist
+    encoder = WideLeNetEncoder(setup.args.conv_widths, setup.args.fc_widths).to(setup.device)
+    encoder.load_state_dict(source_encoder_state)
+    source_features, source_labels = features(encoder, svhn["test"][0]), svhn["test"][1]
+    digits = torch.unique(source_labels)
+    means = torch.stack([source_features[source_labels == digit].mean(0) for digit in digits])
+    shares = {}
+    for when, state in (("before", source_encoder_state), ("after", target_encoder_state)):
+        encoder.load_state_dict(state)
+        nearest = digits[torch.cdist(features(encoder, mnist["test"][0]), means).argmin(1)]
+        shares[when] = float((nearest == mnist["test"][1]).float().mean())
+    return shares
 
 
-def mse_floor(run, feature_dim):
-    """The lowest expected MSE against a random source feature: tr(Sigma_s) / dimension, reached
-    when every target feature sits at the source mean (3c)."""
-    return run["feature_statistics"]["source_total_variance"] / feature_dim
+def tsne_embeddings(source_encoder_state, target_encoder_state, setup):
+    """t-SNE (sklearn) of the first SVHN and MNIST test images' features, before (source encoder on
+    both) and after ADDA (source encoder on SVHN, adapted encoder on MNIST)."""
+    svhn, mnist = setup.svhn, setup.mnist
+    encoder = WideLeNetEncoder(setup.args.conv_widths, setup.args.fc_widths).to(setup.device)
+    n = min(300 if setup.args.quick else 700, len(svhn["test"][1]), len(mnist["test"][1]))
+    encoder.load_state_dict(source_encoder_state)
+    source_features = features(encoder, svhn["test"][0][:n])
+    domains = np.r_[np.zeros(n), np.ones(n)]
+    labels = np.r_[svhn["test"][1][:n].numpy(), mnist["test"][1][:n].numpy()]
+    result = []
+    for title, state in (("before adaptation\n(source encoder on MNIST)", source_encoder_state),
+                         ("after ADDA\n(target encoder on MNIST)", target_encoder_state)):
+        encoder.load_state_dict(state)
+        target_features = features(encoder, mnist["test"][0][:n])
+        points = TSNE(2, init="pca", perplexity=30, random_state=setup.args.seed).fit_transform(
+            torch.cat([source_features, target_features]).numpy())
+        result.append((title, points, domains, labels))
+    return result
 
 
-# ==================================================================================================
-# Answers, in the exam's order; each seed repeats the whole pipeline
-# ==================================================================================================
-def answer_3a(svhn, seeds, args, checkpoints, device, out):
-    """Train the wide LeNet-5 on SVHN, once per seed."""
-    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths)
-    shapes = layer_shapes(encoder, nn.Linear(encoder.feature_dim, 10))
-    for name, shape in shapes:
-        print(f"  {name:10s} -> {'x'.join(map(str, shape))}")
-    sources = {}
-    for seed in seeds:
-        sources[seed] = checkpoints.stage(f"source_seed{seed}", lambda: train_source(svhn, seed, args, device))
-        print(f"[3a] seed {seed}: SVHN train {sources[seed]['svhn_train_acc']:.3f}, "
-              f"test {sources[seed]['svhn_test_acc']:.3f}")
-    plot_source_curves(sources, out)
-    return sources, shapes
+def tsne_class_separation(embeddings):
+    """How well the MNIST points sit with their own digit's SVHN points in each t-SNE panel: the
+    share of MNIST points whose nearest SVHN neighbour has the same digit (report's t-SNE sentence)."""
+    shares = []
+    for _, points, domains, labels in embeddings:
+        source, target = points[domains == 0], points[domains == 1]
+        nearest = ((target[:, None, :] - source[None, :, :]) ** 2).sum(-1).argmin(1)
+        shares.append(float((labels[domains == 0][nearest] == labels[domains == 1]).mean()))
+    return {"before": shares[0], "after": shares[1]}
 
 
-def answer_3b(sources, mnist, args, device, out):
-    """Each seed's source model, unchanged, on the MNIST test set."""
-    reports = {seed: per_class_report(*load_source(source, args, device), mnist["test"], device)
-               for seed, source in sources.items()}
-    for seed, report in reports.items():
-        print(f"[3b] seed {seed}: MNIST test accuracy, source only {report['acc']:.3f}")
-    first = next(iter(reports))
-    plot_confusion(reports[first]["confusion"], f"source only on MNIST (seed {first}): "
-                   f"{reports[first]['acc']:.1%}", out, "p3_confusion_source_only")
-    return reports
+@dataclass
+class AdaptedRuns:
+    runs: dict            # seed -> adapt()
+    feature_space: dict   # the first seed: same-digit shares in the feature space and the t-SNE
 
 
-def answer_3c(sources, svhn, mnist, args, checkpoints, device):
-    """The MSE variant, with ADDA's optimiser and schedule: only the loss differs."""
+def answer_3d(setup, sources):
+    """ADDA from each seed's source model; for the first seed, where its MNIST features land
+    relative to the SVHN digits' (the feature space and a t-SNE of it)."""
     runs = {}
-    for seed, source in sources.items():
-        runs[seed] = checkpoints.stage(f"mse_seed{seed}", lambda: adapt(
-            "MSE", seed, source, svhn, mnist, args, device, mse_step))
-        print(f"[3c] seed {seed}: MSE variant, MNIST test accuracy {runs[seed]['acc']:.3f} (MSE at the "
-              f"end {settled_loss(runs[seed], 'mse_loss'):.2f}; its floor tr(Sigma_s)/d "
-              f"{mse_floor(runs[seed], args.fc_widths[-1]):.2f})")
-    return runs
-
-
-def answer_3d(sources, svhn, mnist, args, checkpoints, device):
-    runs = {}
-    for seed, source in sources.items():
-        runs[seed] = checkpoints.stage(f"adda_seed{seed}", lambda: adapt(
-            "ADDA", seed, source, svhn, mnist, args, device, adda_step(args, device)))
+    for seed, source in sources.runs.items():
+        runs[seed] = setup.checkpoints.stage(f"adda_seed{seed}", lambda: adapt(
+            "ADDA", seed, source, setup, AdversarialStep))
         print(f"[3d] seed {seed}: ADDA, MNIST test accuracy {runs[seed]['acc']:.3f} (discriminator "
               f"loss at the end {settled_loss(runs[seed]):.3f}; log 2 = 0.693)")
-    return runs
+    first_seed = setup.seeds[0]
+    plot_confusion(runs[first_seed]["report"]["confusion"], f"ADDA (seed {first_seed}) on MNIST: "
+                   f"{runs[first_seed]['acc']:.1%}", setup.out, "p3_confusion_adda")
+    encoders = (sources.runs[first_seed]["encoder"], runs[first_seed]["target_encoder"])
+    tsne_start = time.time()
+    embeddings = tsne_embeddings(*encoders, setup)
+    plot_tsne(embeddings, setup.out)
+    setup.checkpoints.timings["tsne"] = round(time.time() - tsne_start, 2)
+    feature_space = {"tsne_same_digit_neighbour": tsne_class_separation(embeddings),
+                     "same_digit_source_mean": same_digit_source_mean(*encoders, setup)}
+    return AdaptedRuns(runs, feature_space)
+
+
+def main(argv=None):
+    setup = set_up(parse_arguments(argv))
+    sources = answer_3a(setup)                                 # wide LeNet-5 on SVHN, per seed
+    source_only = answer_3b(setup, sources)                    # unchanged on MNIST
+    mse_runs = {} if setup.args.no_mse else answer_3c(setup, sources)  # MSE instead of D
+    adda = answer_3d(setup, sources)                           # ADDA
+    plot_adaptation_curves(adda.runs, mse_runs, source_only.reports, setup.out)
+    plot_feature_statistics(adda.runs, mse_runs, source_only.feature_spread["source_total_variance"], setup.out)
+    write_problem3_results(setup, sources, source_only, mse_runs, adda)
 
 
 # ==================================================================================================
-# Plots
+# Appendix: plots
 # ==================================================================================================
 def show_digit(ax, image):
     """A uint8 image on its 0-255 scale (RGB or grey), a float network input on its own range."""
@@ -727,7 +857,7 @@ def plot_examples(svhn, mnist, out):
             ("SVHN, network input", svhn["train"][0][:12], svhn["train"][1]),
             ("MNIST", mnist["train"][0][:12], mnist["train"][1])]
     for row, (name, images, labels) in enumerate(rows):
-        shown = to_input(images)[:, :1] if name == "SVHN, network input" else images
+        shown = normalise_contrast(images)[:, :1] if name == "SVHN, network input" else images
         for col in range(12):
             show_digit(axes[row, col], shown[col])
             axes[row, col].set_title(str(int(labels[col])), fontsize=8)
@@ -753,18 +883,11 @@ def plot_source_curves(sources, out):
 
 def plot_confusion(matrix, title, out, name):
     fig, ax = plt.subplots(figsize=(3.4, 3.0))  # printed at about this width, two side by side
-    matrix = np.array(matrix)
-    shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    shown = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for digit in range(len(shares)):  # each digit's accuracy, which the report's text quotes
-        ax.text(digit, digit, f"{100 * shares[digit, digit]:.0f}", ha="center", va="center", fontsize=7,
-                color="white" if shares[digit, digit] > 0.5 else "black")
+    # each digit's accuracy on the diagonal: the report's text quotes them
+    shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], every_cell=False, fontsize=7)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
-    ax.grid(False)
     ax.set_title(title, fontsize=9)
     save_figure(fig, out, name)
 
@@ -789,8 +912,8 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     # The loss panel colours by role (which network's loss), one line per seed; the accuracy
     # panel colours by seed.
     seeds = ", ".join(str(seed) for seed in adda_runs)
-    for k, (seed, run) in enumerate(adda_runs.items()):
-        curves = run["curves"]
+    for k, (seed, adaptation) in enumerate(adda_runs.items()):
+        curves = adaptation["curves"]
         x = np.array(curves["iteration"])
         for key, colour, label in (("discriminator_loss", "C3", "discriminator D"),
                                    ("target_loss", "C0", "target encoder $M_t$")):
@@ -803,19 +926,19 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
                      alpha=0.45, label="raw iterates (thin)" if k == 0 else None)
     axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
     axes[0].set_ylabel("binary cross-entropy")
-    for k, (seed, run) in enumerate(mse_runs.items()):
-        curves = run["curves"]
+    for k, (seed, adaptation) in enumerate(mse_runs.items()):
+        curves = adaptation["curves"]
         axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8,
                          label=f"seed {seed}")
         axes[2].plot(curves["monitor_iteration"], curves["averaged_acc"], ":", color="0.5",
                      label="MSE" if seed == next(iter(mse_runs)) else None)
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
-    start = np.mean([run["curves"]["target_acc"][0] for run in adda_runs.values()])
+    start = np.mean([adaptation["curves"]["target_acc"][0] for adaptation in adda_runs.values()])
     axes[2].axhline(start, color="k", lw=0.8, label="source only, these images (mean)")
     axes[2].axhline(np.mean([report["acc"] for report in source_only.values()]), color="k", lw=0.8,
                     ls="--", label="source only, whole test set (mean)")
-    for k, run in enumerate(adda_runs.values()):
-        axes[2].plot(run["chosen_iteration"], run["acc"], "*", color=f"C{k}", ms=9, mec="k", mew=0.5,
+    for k, adaptation in enumerate(adda_runs.values()):
+        axes[2].plot(adaptation["chosen_iteration"], adaptation["acc"], "*", color=f"C{k}", ms=9, mec="k", mew=0.5,
                      label="reported (SND's choice),\nwhole test set" if k == 0 else None)
     axes[0].set_title("ADDA losses (moving average)")
     if mse_runs:
@@ -837,15 +960,15 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     save_figure(fig, out, name)
 
 
-def plot_feature_statistics(adda_runs, mse_runs, source_variance, out):
+def plot_feature_statistics(adda_runs, mse_runs, source_total_variance, out):
     """A variance is never negative: a log axis shows the collapse over its whole range."""
     fig, ax = plt.subplots(figsize=(5.6, 3.0))
     for label, runs, style in (("ADDA", adda_runs, "-"), ("MSE", mse_runs, "--")):
-        for k, (seed, run) in enumerate(runs.items()):
-            curves = run["curves"]
+        for k, (seed, adaptation) in enumerate(runs.items()):
+            curves = adaptation["curves"]
             ax.plot(curves["monitor_iteration"], curves["target_total_variance"], style,
                     color=f"C{k}", label=f"{label} seed {seed}")
-    ax.axhline(source_variance, color="k", lw=0.8, label=f"source features (SVHN), seed {next(iter(adda_runs))}")
+    ax.axhline(source_total_variance, color="k", lw=0.8, label=f"source features (SVHN), seed {next(iter(adda_runs))}")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("total variance of\nMNIST features")
@@ -879,100 +1002,47 @@ def plot_tsne(embeddings, out):
     save_figure(fig, out, "p3_tsne")
 
 
-def tsne_embeddings(source_encoder_state, target_encoder_state, svhn, mnist, args, device):
-    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
-    n = min(300 if args.quick else 700, len(svhn["test"][1]), len(mnist["test"][1]))
-    result = []
-    for title, state in (("before adaptation\n(source encoder on MNIST)", source_encoder_state),
-                         ("after ADDA\n(target encoder on MNIST)", target_encoder_state)):
-        encoder.load_state_dict(source_encoder_state)
-        source_features = features(encoder, svhn["test"][0][:n], device)
-        encoder.load_state_dict(state)
-        target_features = features(encoder, mnist["test"][0][:n], device)
-        points = TSNE(2, init="pca", perplexity=30, random_state=args.seed).fit_transform(
-            torch.cat([source_features, target_features]).numpy())
-        domains = np.r_[np.zeros(n), np.ones(n)]
-        labels = np.r_[svhn["test"][1][:n].numpy(), mnist["test"][1][:n].numpy()]
-        result.append((title, points, domains, labels))
-    return result
-
-
-def same_digit_source_mean(source_encoder_state, target_encoder_state, svhn, mnist, args, device):
-    """Whether ADDA draws each MNIST feature towards its own digit's source cluster, measured in the
-    feature space itself (t-SNE distances are not comparable between its two panels): the share of
-    MNIST test features whose nearest SVHN class mean (of the SVHN test features, source encoder) is
-    their own digit's, before (source encoder) and after (adapted encoder)."""
-    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
-    encoder.load_state_dict(source_encoder_state)
-    source_features, source_labels = features(encoder, svhn["test"][0], device), svhn["test"][1]
-    digits = torch.unique(source_labels)
-    means = torch.stack([source_features[source_labels == digit].mean(0) for digit in digits])
-    shares = {}
-    for when, state in (("before", source_encoder_state), ("after", target_encoder_state)):
-        encoder.load_state_dict(state)
-        nearest = digits[torch.cdist(features(encoder, mnist["test"][0], device), means).argmin(1)]
-        shares[when] = float((nearest == mnist["test"][1]).float().mean())
-    return shares
-
-
-def tsne_class_separation(embeddings):
-    """How well the MNIST points sit with their own digit's SVHN points in each t-SNE panel: the
-    share of MNIST points whose nearest SVHN neighbour has the same digit (report's t-SNE sentence)."""
-    shares = []
-    for _, points, domains, labels in embeddings:
-        source, target = points[domains == 0], points[domains == 1]
-        nearest = ((target[:, None, :] - source[None, :, :]) ** 2).sum(-1).argmin(1)
-        shares.append(float((labels[domains == 0][nearest] == labels[domains == 1]).mean()))
-    return {"before": shares[0], "after": shares[1]}
-
-
 # ==================================================================================================
-def main(argv=None):
-    args = parse_arguments(argv)
-    started_at = time.time()
-    seed_everything(args.seed)
-    device = choose_device(args.device)
-    out = args.out
-    svhn, mnist, data_source, data_files = prepare_data(args)
-    seeds = [args.seed + k for k in range(args.seeds)]
-    config = {k: v for k, v in vars(args).items()
-              if k not in ("out", "fresh", "device", "runs_dir", "given_paths")}
-    config.update(svhn_dir=str(args.svhn_dir.resolve()), mnist_dir=str(args.mnist_dir.resolve()),
-                  data_fingerprint=data_fingerprint(*data_files))
-    checkpoints = Checkpoints(args.runs_dir, "problem3", config, fresh=args.fresh, code=[__file__])
-    print(f"Problem 3: SVHN ({data_source['svhn']}) {len(svhn['train'][1])} train / "
-          f"{len(svhn['test'][1])} test; MNIST ({data_source['mnist']}) {len(mnist['train'][1])} "
-          f"train / {len(mnist['test'][1])} test; seeds {seeds} (device {device})")
-    plot_examples(svhn, mnist, out)
+# Appendix: results
+# ==================================================================================================
+def mean_std(values):
+    values = np.asarray(values, float)
+    return {"per_seed": values.tolist(), "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
-    sources, shapes = answer_3a(svhn, seeds, args, checkpoints, device, out)
-    source_only = answer_3b(sources, mnist, args, device, out)
-    mse_runs = {} if args.no_mse else answer_3c(sources, svhn, mnist, args, checkpoints, device)
-    adda_runs = answer_3d(sources, svhn, mnist, args, checkpoints, device)
 
-    first = seeds[0]
-    encoder, _ = load_source(sources[first], args, device)
-    monitored = spread_subset(len(mnist["test"][1]), args.monitor_images)  # adapt()'s images
-    source_variance = feature_statistics(features(encoder, mnist["test"][0][monitored], device),
-                                         features(encoder, svhn["test"][0][:2000], device))
-    plot_adaptation_curves(adda_runs, mse_runs, source_only, out)
-    plot_feature_statistics(adda_runs, mse_runs, source_variance["source_total_variance"], out)
-    plot_confusion(adda_runs[first]["report"]["confusion"], f"ADDA (seed {first}) on MNIST: "
-                   f"{adda_runs[first]['acc']:.1%}", out, "p3_confusion_adda")
-    tsne_start = time.time()
-    embeddings = tsne_embeddings(sources[first]["encoder"], adda_runs[first]["target_encoder"], svhn,
-                                 mnist, args, device)
-    plot_tsne(embeddings, out)
-    checkpoints.timings["tsne"] = round(time.time() - tsne_start, 2)
+def settled_loss(adaptation, name="discriminator_loss", tenth="last"):
+    """Mean of a loss over the last (or first) tenth of a run (the discriminator's: log 2 = 0.693 at
+    ADDA's equilibrium)."""
+    losses = adaptation["curves"][name]
+    count = max(1, len(losses) // 10)
+    return float(np.mean(losses[-count:] if tenth == "last" else losses[:count]))
 
-    source_acc = mean_std([source_only[s]["acc"] for s in seeds])
-    adda = mean_std([adda_runs[s]["acc"] for s in seeds])
-    mse = mean_std([mse_runs[s]["acc"] for s in seeds]) if mse_runs else None
-    gains = [adda_runs[s]["acc"] - source_only[s]["acc"] for s in seeds]
-    print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda['mean']:.3f} "
-          f"+- {adda['std']:.3f}" + (f"; MSE {mse['mean']:.3f} +- {mse['std']:.3f}" if mse else "")
+
+def late_drift(runs, seeds):
+    """How far each seed's reported encoder ends below its run's best monitored reading (raw
+    iterate or average): a measurement of the curve, not a choice of iterate."""
+    return {"best_monitored": [runs[s]["best_monitored"] for s in seeds],
+            "reported_monitored": [runs[s]["reported_monitored"] for s in seeds],
+            "drop_from_best": [runs[s]["best_monitored"] - runs[s]["reported_monitored"] for s in seeds],
+            "raw_final_acc": [runs[s]["raw_final_acc"] for s in seeds],
+            "final_average_acc": [runs[s]["final_average_acc"] for s in seeds],
+            "chosen_iteration": [runs[s]["chosen_iteration"] for s in seeds],
+            "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds]}
+
+
+def write_problem3_results(setup, sources, source_only, mse_runs, adda):
+    args, seeds, first_seed = setup.args, setup.seeds, setup.seeds[0]
+    svhn, mnist = setup.svhn, setup.mnist
+    adda_runs, source_reports, source_runs = adda.runs, source_only.reports, sources.runs
+    feature_dim = args.fc_widths[-1]
+    source_acc = mean_std([source_reports[s]["acc"] for s in seeds])
+    adda_acc = mean_std([adda_runs[s]["acc"] for s in seeds])
+    mse_acc = mean_std([mse_runs[s]["acc"] for s in seeds]) if mse_runs else None
+    print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda_acc['mean']:.3f} "
+          f"+- {adda_acc['std']:.3f}" + (f"; MSE {mse_acc['mean']:.3f} +- {mse_acc['std']:.3f}" if mse_acc else "")
           + f" over seeds {seeds}")
-    some_run = next(iter(adda_runs.values()))
+    some_run = adda_runs[first_seed]
     settings = {"iterations": args.adapt_iterations, "lr_target": args.adapt_lr,
                 "betas": [0.5, 0.999], "batch_size": args.batch_size, "optimiser": "Adam",
                 "lr_schedule": "half cosine to zero", "stopping": "fixed schedule; the reported "
@@ -981,36 +1051,26 @@ def main(argv=None):
                 "average_horizon": args.average_horizon, "average_decay": some_run["average_decay"],
                 "anchor_distance": args.anchor_distance,
                 "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in adda_runs.items()}}
-
-    def drift(runs):
-        """How far each seed's reported encoder ends below its run's best monitored reading (raw
-        iterate or average): a measurement of the curve, not a choice of iterate."""
-        return {"best_monitored": [runs[s]["best_monitored"] for s in seeds],
-                "reported_monitored": [runs[s]["reported_monitored"] for s in seeds],
-                "drop_from_best": [runs[s]["best_monitored"] - runs[s]["reported_monitored"] for s in seeds],
-                "raw_final_acc": [runs[s]["raw_final_acc"] for s in seeds],
-                "final_average_acc": [runs[s]["final_average_acc"] for s in seeds],
-                "chosen_iteration": [runs[s]["chosen_iteration"] for s in seeds],
-                "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds]}
     results = {
         "architecture": {"conv_widths": args.conv_widths, "fc_widths": args.fc_widths,
-                         "layer_shapes": shapes, "feature_dim": encoder.feature_dim,
-                         "discriminator": [encoder.feature_dim, 500, 500, 1],
-                         "parameters": sum(p.numel() for p in encoder.parameters()) + 10 * (encoder.feature_dim + 1)},
+                         "layer_shapes": sources.layer_shapes, "feature_dim": feature_dim,
+                         "discriminator": [feature_dim, 500, 500, 1],
+                         "parameters": sources.parameters},
         "preprocessing": "grey value, each image minus its mean, divided by (its sd + 1 grey level), "
                          "3 equal channels",
         "seeds": seeds,
         "spread_covers": "whole pipeline per seed: source training, MSE variant and ADDA",
-        "source": {"svhn_train_acc": float(np.mean([sources[s]["svhn_train_acc"] for s in seeds])),
-                   "svhn_test_acc": float(np.mean([sources[s]["svhn_test_acc"] for s in seeds])),
-                   "svhn_test_per_seed": [sources[s]["svhn_test_acc"] for s in seeds],
-                   "svhn_train_per_seed": [sources[s]["svhn_train_acc"] for s in seeds],
+        "source": {"svhn_train_acc": float(np.mean([source_runs[s]["svhn_train_acc"] for s in seeds])),
+                   "svhn_test_acc": float(np.mean([source_runs[s]["svhn_test_acc"] for s in seeds])),
+                   "svhn_test_per_seed": [source_runs[s]["svhn_test_acc"] for s in seeds],
+                   "svhn_train_per_seed": [source_runs[s]["svhn_train_acc"] for s in seeds],
                    "steps": args.source_steps, "weight_decay": args.source_weight_decay,
-                   "train_images": len(svhn["train"][1]), "history": sources[first]["history"],
-                   "final_train_loss": [sources[s]["history"]["train_loss"][-1] for s in seeds]},
+                   "train_images": len(svhn["train"][1]), "history": source_runs[first_seed]["history"],
+                   "final_train_loss": [source_runs[s]["history"]["train_loss"][-1] for s in seeds]},
         "source_only_mnist_acc": source_acc["mean"],
-        "source_only": {**source_acc, "per_class_seed0": source_only[first]["per_class"]},
-        "adda": {**adda, "gain_per_seed": gains, "per_class_seed0": adda_runs[first]["report"]["per_class"],
+        "source_only": {**source_acc, "per_class_seed0": source_reports[first_seed]["per_class"]},
+        "adda": {**adda_acc, "gain_per_seed": [adda_runs[s]["acc"] - source_reports[s]["acc"] for s in seeds],
+                 "per_class_seed0": adda_runs[first_seed]["report"]["per_class"],
                  "feature_statistics": {s: r["feature_statistics"] for s, r in adda_runs.items()},
                  "discriminator_loss_final": [settled_loss(adda_runs[s]) for s in seeds],
                  "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
@@ -1023,27 +1083,27 @@ def main(argv=None):
                  "discriminator_acc_final": [settled_loss(adda_runs[s], "discriminator_acc") for s in seeds],
                  "target_loss_start": [settled_loss(adda_runs[s], "target_loss", "first") for s in seeds],
                  "target_loss_final": [settled_loss(adda_runs[s], "target_loss") for s in seeds],
-                 **drift(adda_runs),
+                 **late_drift(adda_runs, seeds),
                  "settings": {**settings, "lr_discriminator": args.discriminator_lr,
                               "lr_discriminator_ratio": args.discriminator_lr / args.adapt_lr}},
-        "mse": None if mse is None else {
-            **mse, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
+        "mse": None if mse_acc is None else {
+            **mse_acc, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
             "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in seeds],
-            "loss_floor": [mse_floor(mse_runs[s], encoder.feature_dim) for s in seeds],
-            "gain_per_seed": [mse_runs[s]["acc"] - source_only[s]["acc"] for s in seeds], **drift(mse_runs),
+            "loss_floor": [mse_floor(mse_runs[s], feature_dim) for s in seeds],
+            "gain_per_seed": [mse_runs[s]["acc"] - source_reports[s]["acc"] for s in seeds],
+            **late_drift(mse_runs, seeds),
             "settings": {**settings, "lr": args.adapt_lr,
                          "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in mse_runs.items()}}},
-        "tsne_same_digit_neighbour": tsne_class_separation(embeddings),
-        "same_digit_source_mean": same_digit_source_mean(sources[first]["encoder"],
-                                                         adda_runs[first]["target_encoder"], svhn, mnist, args, device),
-        "source_feature_statistics": source_variance,
+        **adda.feature_space,
+        "source_feature_statistics": source_only.feature_spread,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),
                      "mnist_train": len(mnist["train"][1]), "mnist_test": len(mnist["test"][1])},
-        "timings": checkpoints.timings, "resumed_stages": checkpoints.resumed,
-        "resumed_from_other_code": checkpoints.resumed_from_other_code, "device": str(device),
+        "timings": setup.checkpoints.timings, "resumed_stages": setup.checkpoints.resumed,
+        "device": str(setup.device),
     }
-    path = write_results(args, "problem3", results, data_source, started_at, checkpoints.resumed_seconds)
-    print(f"wrote {path} and {out / 'figures'}/p3_*.pdf")
+    path = write_results(args, "problem3", results, setup.data_source, setup.started_at,
+                         setup.checkpoints.resumed_seconds)
+    print(f"wrote {path} and {setup.out / 'figures'}/p3_*.pdf")
 
 
 if __name__ == "__main__":

@@ -940,11 +940,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     p1, p2, p3 = (load(args.results, f"problem{k}") for k in (1, 2, 3))
     require_mse(p3, args.results / "problem3.json")
-    for name, payload in (("problem2", p2), ("problem3", p3)):
-        if payload.get("resumed_from_other_code"):
-            print(f"warning: {args.results / name}.json resumed stages computed by another version of the "
-                  f"scripts ({', '.join(payload['resumed_from_other_code'])}); its numbers may not be this "
-                  f"code's (make it again with --fresh)")
     quick = any(p["quick"] for p in (p1, p2, p3))
     macros = {"Candidate": tex_escape(args.candidate)}
     for part in ({"DataNotice": data_notice(p2, p3, quick)}, problem1_macros(p1), problem2_macros(p2),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import confusion_matrix
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DATA = PROJECT_ROOT / "datasets"  # the public data the project ships (datasets/README.md)
@@ -74,6 +75,33 @@ def choose_device(name):
     return torch.device(name)
 
 
+# --------------------------------------------------------------------------------------------------
+# What both networks' scripts compute alike
+# --------------------------------------------------------------------------------------------------
+def batched_outputs(model, inputs, batch_size=256, prepare=None):
+    """`model(prepare(batch))` for the inputs a batch at a time, in eval mode and without
+    gradients, on the model's device; the outputs come back on the CPU. `prepare` turns stored
+    images into what the network sees (None: they already are)."""
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return torch.cat([model((batch if prepare is None else prepare(batch)).to(device)).cpu()
+                          for batch in inputs.split(batch_size)])
+
+
+def classification_report(labels, predictions, n_classes):
+    """Accuracy, per-class accuracy (recall: the share of each true class predicted as itself)
+    and the confusion matrix (rows: true class)."""
+    matrix = confusion_matrix(labels, predictions, labels=range(n_classes))
+    return {"acc": float((predictions == labels).float().mean()),
+            "per_class": (matrix.diagonal() / np.maximum(matrix.sum(1), 1)).tolist(),
+            "confusion": matrix.tolist()}
+
+
+# ==================================================================================================
+# Appendix: command line, figures, results files and checkpoints. No number depends on this part:
+# a stage's checkpoint is keyed by the code above it (and by its script's code above its appendix).
+# ==================================================================================================
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
@@ -165,6 +193,24 @@ def save_figure(fig, out_dir, name):
     return figures / f"{name}.pdf"
 
 
+def draw_confusion(ax, matrix, names, every_cell=True, fontsize=9, rotation=0):
+    """A confusion matrix (rows: true class) coloured by the share of each true class, with the
+    count in every cell, or (every_cell=False) each class's accuracy in % on the diagonal."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    shown = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    cells = np.ndindex(matrix.shape) if every_cell else ((k, k) for k in range(len(matrix)))
+    for i, j in cells:
+        ax.text(j, i, matrix[i, j] if every_cell else f"{100 * shares[i, j]:.0f}", ha="center",
+                va="center", fontsize=fontsize, color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=rotation, ha="right" if rotation else "center")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.grid(False)
+    return shown
+
+
 def write_json_atomic(path, payload):
     """Write JSON to a temp file in the same folder, then rename: a reader never sees half a file."""
     path = Path(path)
@@ -248,11 +294,19 @@ def read_bookkeeping(path):
         return {}
 
 
+def run_configuration(args, **extra):
+    """What a run's checkpoints are keyed by: every flag that can change a number (not where the
+    outputs go, nor --fresh or --device), plus `extra` (the data's folders and fingerprint)."""
+    ignored = ("out", "fresh", "device", "runs_dir", "given_paths")
+    return {**{k: v for k, v in vars(args).items() if k not in ignored}, **extra}
+
+
 class Checkpoints:
-    """Stage results under RUNS/<problem>/<config-hash>/, so a rerun of the same configuration
-    resumes where it stopped and a different configuration never reuses stale results. A stage
-    computed by other source code (the script files in `code`, and this one) is still resumed, so a
-    change to a figure does not retrain, but it is named: a warning, and `resumed_from_other_code`."""
+    """Stage results under RUNS/<problem>/<config-hash>/, so that a rerun of the same configuration
+    resumes where it stopped and a different configuration never reuses them. Each stage is also
+    keyed by the code that computes numbers (`methods_digest` of the script files in `code` and of
+    this one): a stage computed by other code is computed again, so the results are always those
+    of the code that wrote them, while an edit to a figure (in an appendix) retrains nothing."""
 
     def __init__(self, runs_dir, problem, config, fresh=False, code=()):
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
@@ -266,18 +320,32 @@ class Checkpoints:
         self.resumed_seconds = 0.0
         self._timing_file = self.directory / "timings.json"
         self._stored = read_bookkeeping(self._timing_file)
-        self.code_digest = source_digest([*code, __file__])
-        self.resumed_from_other_code = []
+        self.code_digest = methods_digest([*code, __file__])
         self._code_file = self.directory / "code.json"
         self._stage_code = read_bookkeeping(self._code_file)
 
     def path(self, name):
         return self.directory / name
 
+    def reusable(self, name, path):
+        """Whether `path`, stage `name`'s file, may be resumed: it exists and this code made it."""
+        if not path.exists():
+            return False
+        if self._stage_code.get(name) != self.code_digest:
+            print(f"[{name}] {path} was computed by other code than this; computing it again")
+            return False
+        return True
+
+    def begin(self, name):
+        """Stage `name` is being computed by this code (said before its first file is saved, so a
+        run interrupted half-way resumes only under the same code)."""
+        self._stage_code[name] = self.code_digest
+        write_json_atomic(self._code_file, self._stage_code)
+
     def stage(self, name, compute):
         """Return the saved result of stage `name`, or compute, save and time it."""
         path = self.path(f"{name}.pt")
-        if path.exists():
+        if self.reusable(name, path):
             try:
                 result = torch.load(path, weights_only=False)
             except Exception as error:  # truncated or corrupted: torch raises several types
@@ -286,6 +354,7 @@ class Checkpoints:
                 print(f"[{name}] resumed from {path}")
                 self.note_resumed(name)
                 return result
+        self.begin(name)
         start = time.time()
         result = compute()
         save_atomic(result, path)
@@ -296,31 +365,27 @@ class Checkpoints:
         """The time stage `name` took, kept beside its checkpoint for the runs that resume it."""
         self.timings[name] = self._stored[name] = round(seconds, 2)
         write_json_atomic(self._timing_file, self._stored)
-        self._stage_code[name] = self.code_digest
-        write_json_atomic(self._code_file, self._stage_code)
 
     def note_resumed(self, name):
         self.resumed.append(name)
         if name in self._stored:  # the time it took when it was computed
             self.timings[name] = self._stored[name]
             self.resumed_seconds += self._stored[name]
-        if self._stage_code.get(name) != self.code_digest:
-            self.resumed_from_other_code.append(name)
-            print(f"warning: [{name}] was computed by another version of the scripts than this one; "
-                  f"--fresh recomputes it")
+
+
+def methods_digest(paths):
+    """The first 16 hex digits of a SHA-256 over each source file's text above its appendix banner
+    (a line starting '# Appendix'): the code that computes numbers, without plots and reports."""
+    digest = hashlib.sha256()
+    for path in paths:
+        text = Path(path).read_text()
+        digest.update(text.split("\n# Appendix", 1)[0].encode())
+    return digest.hexdigest()[:16]
 
 
 def file_digest(path):
     """The first 16 hex digits of a file's SHA-256: how a truth file recognises the files it describes."""
-    return source_digest([path])
-
-
-def source_digest(paths):
-    """The first 16 hex digits of a SHA-256 over the source files' contents."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def data_fingerprint(*paths):

@@ -174,7 +174,6 @@ def test_a_rerun_resumes_from_the_checkpoints(quick_outputs, run):
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((root / "rerun" / "results" / "problem2.json").read_text())
     assert {"train_before", "train_after", "occlusion_before", "localise"} <= set(results["resumed_stages"])
-    assert results["resumed_from_other_code"] == []  # the same scripts: no stage is named
     first = json.loads((root / "out" / "results" / "problem2.json").read_text())
     assert results["before"] == first["before"] and results["trigger_box"] == first["trigger_box"]
 
@@ -314,8 +313,8 @@ def localise_with_evidence(monkeypatch, evidence_square, detector):
     evidence = np.zeros((32, 32))
     evidence[evidence_square, evidence_square] = 1.0
     monkeypatch.setattr(p2, "evidence_map", lambda *a: (evidence, {}))
-    failing = {"index": 1, "name": "class one", "clean_test_recall": 0.0}
-    return p2.localise_trigger(localisation_run(), detector, failing)
+    failing = p2.FailingClass("class one", 1, {}, clean_test_recall=0.0)
+    return p2.localise_trigger(detector, localisation_run(), failing)
 
 
 def test_localisation_grows_a_tight_region_by_its_margin_until_the_model_lets_go(monkeypatch):
@@ -348,7 +347,7 @@ def test_no_class_specific_evidence_is_a_one_line_error():
     constant = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 5))
     torch.nn.init.zeros_(constant[1].weight)
     with pytest.raises(UserError, match="no evidence to localise"):
-        p2.evidence_map(constant, run.data, 1, run, 4)
+        p2.evidence_map(constant, run, 1, 4)
 
 
 def test_attack_success_rate_counts_pasted_triggers():
@@ -358,8 +357,8 @@ def test_attack_success_rate_counts_pasted_triggers():
     mask = np.zeros((32, 32), bool)
     mask[:13, :13] = True
     triggered, clean = images[labels == 1], images[labels == 0]
-    assert p2.attack_success_rate(StickerDetector(), run.data, 1, mask, run, triggered) == 1.0
-    assert p2.attack_success_rate(StickerDetector(), run.data, 1, mask, run, clean) == 0.0
+    assert p2.attack_success_rate(StickerDetector(), run, 1, mask, triggered) == 1.0
+    assert p2.attack_success_rate(StickerDetector(), run, 1, mask, clean) == 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -495,7 +494,7 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
         trained_masks.append(data["mask"].copy())
         return f"model-{name}", {"epoch": [1]}
 
-    def fake_asr(model, data, index, region, run, source_images):
+    def fake_asr(model, setup, index, region, source_images):
         return {"first": 0.9, "model-after": 0.6, "model-after2": 0.4}[model]  # always above 0.1
 
     report = {"test": {"per_class": {"speed limits": 1.0}, "acc": 1.0}, "val": {"acc": 1.0},
@@ -516,13 +515,15 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
                                                                     "test": (images, labels)},
                           fixed_dir=tmp_path / "fixed", checkpoints=SimpleNamespace(directory=tmp_path / "c"),
                           out=tmp_path, classes=sorted(p.name for p in PHOTOS.iterdir()))
-    failing = {"index": 1, "name": "speed limits"}
-    first = {"model": "first", "history": {}, "report": report}
-    fixed = p2.answer_2f_2g(run, first, failing, {"mask": mask, "margin_px": margin})
-    assert [r["round"] for r in fixed["rounds"]] == [1, 2]  # bounded: no third round at 0.4
+    failing = p2.FailingClass("speed limits", 1, {}, 1.0)
+    first_model = p2.TrainedClassifier("first", {}, report)
+    written.append(mask.copy())  # 2f's first round
+    fix = p2.Fix({"mask": mask, "margin_px": margin}, None, [128] * 3, tmp_path / "fixed", [])
+    retrained = p2.answer_2g(run, first_model, failing, fix)
+    assert [r["round"] for r in retrained.rounds] == [1, 2]  # bounded: no third round at 0.4
     assert trained_masks[0].sum() == 16 and trained_masks[1].sum() == (4 + 2 * margin) ** 2
-    assert fixed["attack_success_rate"]["after"] == 0.4 and fixed["model"] == "model-after2"
-    assert fixed["rounds"][1]["fixed_data_dir"].endswith("fixed-enlarged")
+    assert retrained.attack_success_rate["after"] == 0.4 and retrained.classifier.model == "model-after2"
+    assert retrained.rounds[1]["fixed_data_dir"].endswith("fixed-enlarged")
 
 
 def test_the_occlusion_verdict_says_why_the_exam_square_changed_nothing():

@@ -137,10 +137,10 @@ def test_matlab_v73_mnist_is_refused_with_how_to_convert(tmp_path):
         p3.load_mnist(tmp_path)
 
 
-def test_to_input_is_per_image_grey_standardised_and_float_only_per_batch():
+def test_normalise_contrast_is_per_image_grey_standardised_and_float_only_per_batch():
     rng = np.random.default_rng(0)
     colour = torch.from_numpy(rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8))
-    inputs = p3.to_input(colour)
+    inputs = p3.normalise_contrast(colour)
     assert inputs.shape == (4, 3, 32, 32) and inputs.dtype == torch.float32
     assert torch.equal(inputs[:, 0], inputs[:, 2])  # grey: three equal channels
     assert torch.allclose(inputs.mean((1, 2, 3)), torch.zeros(4), atol=1e-5)
@@ -149,13 +149,13 @@ def test_to_input_is_per_image_grey_standardised_and_float_only_per_batch():
     assert torch.allclose(inputs[:, 0].std((1, 2)), spread / (spread + 1), atol=1e-4)  # ~1 for real contrast
     # brightness and contrast of an image do not change its input (the point of the normalisation)
     brighter = (colour.float() * 0.5 + 60).round().to(torch.uint8)
-    brighter_inputs = p3.to_input(brighter)
+    brighter_inputs = p3.normalise_contrast(brighter)
     for a, b in zip(brighter_inputs, inputs):
         assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.999
     one_channel = torch.from_numpy(rng.integers(0, 256, (2, 1, 32, 32), dtype=np.uint8))
-    assert p3.to_input(one_channel).shape == (2, 3, 32, 32)
+    assert p3.normalise_contrast(one_channel).shape == (2, 3, 32, 32)
     flat = torch.full((1, 1, 32, 32), 200, dtype=torch.uint8)
-    assert torch.equal(p3.to_input(flat), torch.zeros(1, 3, 32, 32))
+    assert torch.equal(p3.normalise_contrast(flat), torch.zeros(1, 3, 32, 32))
 
 
 def test_monitoring_reads_images_spread_over_the_whole_mnist_test_set():
@@ -183,7 +183,7 @@ def one_step(make_step):
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
     step = make_step(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
-                     lambda i: 1.0)
+                     lambda i: 1.0, p3.parse_arguments([]))
     modules = {"target": target_encoder, "discriminator": getattr(step, "discriminator", torch.nn.Identity())}
     before = {name: [p.clone() for p in module.parameters()] for name, module in modules.items()}
     losses = step(torch.randn(8, 84), torch.randn(8, 3, 32, 32))  # source features, target images
@@ -193,13 +193,13 @@ def one_step(make_step):
 
 
 def test_one_adda_step_changes_the_target_encoder_and_the_discriminator():
-    changed, losses = one_step(p3.adda_step(p3.parse_arguments([]), torch.device("cpu")))
+    changed, losses = one_step(p3.AdversarialStep)
     assert changed == {"target": True, "discriminator": True}
     assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc", "anchor_penalty"}
 
 
 def test_one_mse_step_changes_the_target_encoder():
-    changed, losses = one_step(p3.mse_step)
+    changed, losses = one_step(p3.MseStep)
     assert changed == {"target": True, "discriminator": False} and set(losses) == {"mse_loss", "anchor_penalty"}
 
 
@@ -209,8 +209,8 @@ def test_the_target_encoder_is_trained_with_inverted_labels():
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
     before = copy.deepcopy(target_encoder)
-    step = p3.adda_step(p3.parse_arguments([]), torch.device("cpu"))(
-        target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty, lambda i: 1.0)
+    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+                              lambda i: 1.0, p3.parse_arguments([]))
     target_images = torch.randn(16, 3, 32, 32)
     losses = step(torch.randn(16, 84), target_images)
     with torch.no_grad():  # D after its own update is the D the encoder's loss was computed with
@@ -371,6 +371,12 @@ def tiny_domains(n=40):
     return svhn, mnist
 
 
+def tiny_setup(args, svhn, mnist):
+    """What adapt() and the feature-space measures read, without checkpoints (none are used)."""
+    return p3.Setup(args, svhn, mnist, data_source={}, seeds=[args.seed], device=torch.device("cpu"),
+                    checkpoints=None, started_at=0.0)
+
+
 def tiny_arguments():
     """A wide LeNet-5 of the classic widths, 3 source steps, 6 adaptation iterations read every 3,
     and a weight-average horizon of half the run (decay 2/3, so that averaging shows)."""
@@ -388,11 +394,11 @@ def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
     device = torch.device("cpu")
     svhn, mnist = tiny_domains()
     source = p3.train_source(svhn, 0, args, device)
-    make_step = p3.adda_step(args, device) if method == "adda" else p3.mse_step
+    step_class = p3.AdversarialStep if method == "adda" else p3.MseStep
     log = []
 
-    def recording(target_encoder, optimiser, penalty, lr_factor):
-        step = make_step(target_encoder, optimiser, penalty, lr_factor)
+    def recording(target_encoder, optimiser, penalty, lr_factor, args):
+        step = step_class(target_encoder, optimiser, penalty, lr_factor, args)
         log.append(optimiser)
 
         def recorded(*batch):
@@ -401,28 +407,28 @@ def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
             return losses
         return recorded
 
-    run = p3.adapt(method, 0, source, svhn, mnist, args, device, recording)
+    adaptation = p3.adapt(method, 0, source, tiny_setup(args, svhn, mnist), recording)
     optimiser, steps = log[0], log[1:]
     assert len(steps) == 6 and steps[0][0] == pytest.approx(args.adapt_lr)
     assert optimiser.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # its scheduled end
     assert [lr for lr, _, _ in steps] == sorted([lr for lr, _, _ in steps], reverse=True)
     assert steps[0][2]["anchor_penalty"] == 0.0 < steps[-1][2]["anchor_penalty"]
-    decay = run["average_decay"]
+    decay = adaptation["average_decay"]
     assert decay == pytest.approx(1 - 1 / 3)  # horizon half of the 6 iterations
-    chosen = run["chosen_iteration"]
+    chosen = adaptation["chosen_iteration"]
     assert chosen in (3, 6)  # a monitoring reading after iteration 0
     expected = {name: value.clone() for name, value in steps[0][1].items()}
     for _, state, _ in steps[1:chosen]:
         for name in expected:
             expected[name] = decay * expected[name] + (1 - decay) * state[name]
-    for name, value in run["target_encoder"].items():
+    for name, value in adaptation["target_encoder"].items():
         assert torch.allclose(value, expected[name], atol=1e-6), name
     encoder, classifier = p3.load_source(source, args, device)
-    encoder.load_state_dict(run["target_encoder"])
-    assert run["acc"] == pytest.approx(p3.accuracy(encoder, classifier, mnist["test"], device))
-    reading = run["curves"]["monitor_iteration"].index(chosen)
-    assert run["curves"]["snd"][reading] == max(run["curves"]["snd"][1:])
-    assert run["reported_monitored"] == run["curves"]["averaged_acc"][reading] <= run["best_monitored"]
+    encoder.load_state_dict(adaptation["target_encoder"])
+    assert adaptation["acc"] == pytest.approx(p3.accuracy(encoder, classifier, mnist["test"]))
+    reading = adaptation["curves"]["monitor_iteration"].index(chosen)
+    assert adaptation["curves"]["snd"][reading] == max(adaptation["curves"]["snd"][1:])
+    assert adaptation["reported_monitored"] == adaptation["curves"]["averaged_acc"][reading] <= adaptation["best_monitored"]
 
 
 def test_soft_neighbourhood_density_is_high_for_clustered_predictions():
@@ -443,9 +449,8 @@ def test_the_discriminator_follows_its_schedule():
     assert args.discriminator_lr == pytest.approx(4 * args.adapt_lr)  # two time-scales
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
-    step = p3.adda_step(args, torch.device("cpu"))(
-        target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
-        lambda i: 1.0 if i == 0 else 0.0)
+    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+                              lambda i: 1.0 if i == 0 else 0.0, args)
     moved = []
     for _ in range(2):
         before = [p.clone() for p in step.discriminator.parameters()]
@@ -467,7 +472,7 @@ def test_no_choice_of_the_adaptation_reads_an_mnist_label():
             shuffle = lambda split: (split[0], split[1][torch.randperm(len(split[1]),
                                                                        generator=torch.Generator().manual_seed(labels_seed))])
             data = {name: shuffle(split) for name, split in mnist.items()}
-        runs.append(p3.adapt("ADDA", 0, source, svhn, data, args, device, p3.adda_step(args, device)))
+        runs.append(p3.adapt("ADDA", 0, source, tiny_setup(args, svhn, data), p3.AdversarialStep))
     assert runs[0]["chosen_iteration"] == runs[1]["chosen_iteration"]
     assert runs[0]["curves"]["snd"] == runs[1]["curves"]["snd"]
     assert all(torch.equal(runs[0]["target_encoder"][k], runs[1]["target_encoder"][k]) for k in runs[0]["target_encoder"])
@@ -500,9 +505,9 @@ def test_same_digit_source_mean_counts_features_nearest_their_own_digit():
     one_per_digit = torch.randint(0, 256, (10, 1, 32, 32), dtype=torch.uint8, generator=generator)
     images = one_per_digit.repeat(4, 1, 1, 1)
     labels = torch.arange(40) % 10
-    svhn = {"test": (images.expand(-1, 3, -1, -1).contiguous(), labels)}  # grey RGB: to_input gives the same
+    svhn = {"test": (images.expand(-1, 3, -1, -1).contiguous(), labels)}  # grey RGB: normalise_contrast gives the same
     state = p3.WideLeNetEncoder(args.conv_widths, args.fc_widths).state_dict()
-    same = p3.same_digit_source_mean(state, state, svhn, {"test": (images, labels)}, args, device)
+    same = p3.same_digit_source_mean(state, state, tiny_setup(args, svhn, {"test": (images, labels)}))
     assert same == {"before": 1.0, "after": 1.0}
-    shifted = p3.same_digit_source_mean(state, state, svhn, {"test": (images, (labels + 1) % 10)}, args, device)
+    shifted = p3.same_digit_source_mean(state, state, tiny_setup(args, svhn, {"test": (images, (labels + 1) % 10)}))
     assert shifted == {"before": 0.0, "after": 0.0}

@@ -125,17 +125,33 @@ def test_checkpoints_resume_and_are_keyed_on_the_config(tmp_path):
     assert fresh.stage("train", compute) == {"value": 3}
 
 
-def test_a_stage_resumed_from_other_code_is_named(tmp_path, capsys):
+def test_a_stage_computed_by_other_code_is_computed_again_but_not_for_an_appendix_edit(tmp_path, capsys):
+    script = tmp_path / "script.py"
+    script.write_text("a = 1\n\n\n# Appendix: plots\ncolour = 'red'\n")
+    first = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert first.stage("train", lambda: 1) == 1
+    script.write_text("a = 1\n\n\n# Appendix: plots\ncolour = 'blue'\n")  # a figure's edit
+    plot_edit = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert plot_edit.stage("train", lambda: 2) == 1 and plot_edit.resumed == ["train"]
+    script.write_text("a = 2\n\n\n# Appendix: plots\ncolour = 'blue'\n")  # the method changed
+    changed = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert changed.stage("train", lambda: 3) == 3 and changed.resumed == []
+    assert "[train]" in (said := capsys.readouterr().out) and "computed by other code than this" in said
+    again = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
+    assert again.stage("train", lambda: 4) == 3  # and what the new code computed is resumed
+
+
+def test_a_file_of_a_stage_half_done_resumes_only_under_the_code_that_began_it(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("a = 1\n")
     first = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
-    first.stage("train", lambda: 1)
-    same = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
-    assert same.stage("train", lambda: 2) == 1 and same.resumed_from_other_code == []
-    script.write_text("a = 2\n")  # the script changed: the stage still resumes, but is named
-    changed = utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script])
-    assert changed.stage("train", lambda: 3) == 1 and changed.resumed_from_other_code == ["train"]
-    assert "[train] was computed by another version of the scripts" in capsys.readouterr().out
+    first.begin("train")  # an epoch-wise training saves its file after each epoch
+    first.path("train_epochs.pt").write_bytes(b"epoch 1")
+    assert utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script]).reusable(
+        "train", first.path("train_epochs.pt"))
+    script.write_text("a = 2\n")
+    assert not utils.Checkpoints(tmp_path / "runs", "p", {"seed": 0}, code=[script]).reusable(
+        "train", first.path("train_epochs.pt"))
 
 
 def test_data_fingerprint_changes_when_the_data_does(tmp_path):
@@ -153,10 +169,14 @@ def test_an_unreadable_checkpoint_is_named_in_one_line_and_computed_again(tmp_pa
     assert first.stage("answer", lambda: {"value": 1}) == {"value": 1}
     first.path("answer.pt").write_bytes(b"truncated")  # an interrupted copy, a full disk
     (first.directory / "timings.json").write_text('{"answer": 1.')
-    (first.directory / "code.json").write_text("")
     capsys.readouterr()
     again = utils.Checkpoints(tmp_path, "p", config)
     assert again.stage("answer", lambda: {"value": 2}) == {"value": 2}
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
-    assert len(warnings) == 3 and "answer.pt is unreadable" in warnings[-1]
+    assert len(warnings) == 2 and "answer.pt is unreadable" in warnings[-1]
     assert again.resumed == [] and utils.Checkpoints(tmp_path, "p", config).stage("answer", lambda: None) == {"value": 2}
+    # which code made the stages is unreadable: named, and the stage is computed again
+    (first.directory / "code.json").write_text("")
+    third = utils.Checkpoints(tmp_path, "p", config)
+    assert third.stage("answer", lambda: {"value": 3}) == {"value": 3}
+    assert "code.json is unreadable" in capsys.readouterr().out
