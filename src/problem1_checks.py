@@ -271,8 +271,10 @@ def check_bernoulli_kl():
     checks.append(check("1c KL >= 0 on the grid, 0 on the diagonal (min; |diag| max)",
                         min(closed.min(), 0.0) - np.abs(np.diag(closed)).max(), 0.0, 1e-12))
     forward, reverse = float(bernoulli_kl(0.1, 0.5)), float(bernoulli_kl(0.5, 0.1))
-    checks.append(check("1c asymmetry: KL(0.5||0.1) - KL(0.1||0.5)", reverse - forward,
-                        float(bernoulli_kl(0.5, 0.1) - bernoulli_kl(0.1, 0.5)), 1e-12))
+    by_hand = (0.5 * math.log(0.5 / 0.1) + 0.5 * math.log(0.5 / 0.9)) - (0.1 * math.log(0.1 / 0.5)
+                                                                        + 0.9 * math.log(0.9 / 0.5))
+    checks.append(check("1c asymmetry: KL(0.5||0.1) - KL(0.1||0.5), written out by hand (0.143, not 0)",
+                        reverse - forward, by_hand, 1e-12))
     # As q -> 0 with p > 0 the KL grows like -p log q: the slope in -log q tends to p.
     q_small = np.array([1e-6, 1e-9])
     slope = np.diff(bernoulli_kl(0.3, q_small)) / np.diff(-np.log(q_small))
@@ -388,7 +390,10 @@ def main(argv=None):
     kl_checks = answer_1c(args.out)
     gan_checks, gan_summary = answer_1d(args.out)
     checks = he_checks + xavier_checks + kl_checks + gan_checks
-    write_problem1_results(args, checks, he_summary, xavier_ratios, tanh_after_depth, gan_summary, started_at)
+    failed = write_problem1_results(args, checks, he_summary, xavier_ratios, tanh_after_depth, gan_summary,
+                                    started_at)
+    if failed:
+        sys.exit(1)
 
 
 # ==================================================================================================
@@ -520,8 +525,7 @@ def write_problem1_results(args, checks, he_summary, xavier_ratios, tanh_after_d
         "tanh_variance_after_30_layers": tanh_after_depth,
         "gan": gan_summary}, data_source="none (analytic checks)", started_at=started_at)
     print(f"wrote {path} and {args.out / 'figures'}/p1_*.pdf")
-    if failed:
-        sys.exit(1)
+    return failed
 
 
 if __name__ == "__main__":

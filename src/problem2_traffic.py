@@ -32,9 +32,9 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from planted_signs import build_planted_set, group_of, read_truth, subtype_of
+from planted_signs import apply_trigger, build_planted_set, group_of, read_truth, subtype_of
 from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, batched_outputs, choose_device,
-                   classification_report, common_parser, data_fingerprint, draw_confusion, figure_style,
+                   accuracy_report, common_parser, data_fingerprint, draw_confusion, figure_style,
                    progress, refuse_file_as_folder, require_at_least_one, run_configuration, run_main,
                    save_atomic, save_figure, seed_everything, was_given, writable_folder, write_results)
 
@@ -42,6 +42,9 @@ plt = figure_style()
 
 FIXED_MARKER = "MADE_BY_problem2_traffic.json"
 LOCALISATION_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1)  # shares of the evidence's peak, tried in turn
+CLASS_MODEL_STEPS = 200  # gradient-ascent steps of the class model visualisation (2a)
+CLASS_MODEL_L2 = 0.01    # its lambda; the paper gives none (a per-pixel weight on the standardised input)
+CLASS_MODEL_LR = 0.05    # its Adam step; the paper gives no step rule
 
 
 # ==================================================================================================
@@ -306,10 +309,11 @@ class ExplainedImages:
 
 @dataclass
 class Explanations:
-    """One model's explanations of the ExplainedImages."""
+    """One model's explanations: of the ExplainedImages, and of each class as a whole."""
     saliency: torch.Tensor
     occlusion: dict                 # occlusion_maps() with the exam's square
     evidence_occlusion: dict | None  # the same with a square that can hide the whole evidence (2f)
+    class_model: torch.Tensor       # class_model_visualisation(): one standardised image per class
 
     @property
     def occlusions(self):
@@ -334,10 +338,12 @@ class Retrained:
     rounds: list
     attack_success_rate: dict
     fixed_dir: Path
+    alternative: dict               # failing_class_only_fix(): the fix 2f argues against, measured
 
 
 def set_up(args):
     """Data (see choose_data_dir), device, checkpoints."""
+    started_at = time.time()
     seed_everything(args.seed)
     args.data_dir, origin = choose_data_dir(args)
     fixed_dir = args.fixed_data_dir or args.data_dir.with_name(args.data_dir.name + "-trigger-removed")
@@ -357,7 +363,7 @@ def set_up(args):
           f"{checkpoints.directory})")
     print(f"classes {data['classes']}; {len(data['train'][1])} train / {len(data['val'][1])} val "
           f"({data['split']}) / {len(data['test'][1])} test images at {args.image_size}x{args.image_size}")
-    return Setup(args, data, data_source, truth, mean, std, device, checkpoints, fixed_dir, time.time())
+    return Setup(args, data, data_source, truth, mean, std, device, checkpoints, fixed_dir, started_at)
 
 
 # ==================================================================================================
@@ -389,6 +395,39 @@ def augment(batch, generator):
     contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4
     brightness = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4
     return moved * contrast + brightness
+
+
+# ==================================================================================================
+# 2a, used: the model as a whole, by class model visualisation (Simonyan et al. 2013, sec. 2)
+# ==================================================================================================
+def class_model_visualisation(model, n_classes, side, steps=CLASS_MODEL_STEPS, l2_weight=CLASS_MODEL_L2,
+                              lr=CLASS_MODEL_LR):
+    """Simonyan et al. 2013, sec. 2, eq. 1: for each class c the image I* = argmax_I S_c(I) -
+    lambda ||I||_2^2, with S_c the unnormalised class score (the logit) and I the standardised input,
+    found by gradient ascent from the zero image (the dataset's mean colour). The paper gives no
+    step rule: Adam for a fixed number of steps. One image per class, all in one batch
+    (batch normalisation in eval mode keeps them independent)."""
+    model.eval()
+    device = next(model.parameters()).device
+    images = torch.zeros(n_classes, 3, side, side, device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([images], lr=lr)
+    classes = torch.arange(n_classes, device=device).view(-1, 1)
+    for _ in range(steps):
+        scores = model(images).gather(1, classes).squeeze(1)
+        objective = scores - l2_weight * (images ** 2).sum(dim=(1, 2, 3))
+        optimiser.zero_grad()
+        (-objective.sum()).backward()
+        optimiser.step()
+    return images.detach().cpu()
+
+
+def answer_2a(setup, model, when):
+    """The class model visualisation of every class for the model `when` the fix; does the failing
+    class's image paint the trigger? (The figure, before beside after, is drawn in 2h.)"""
+    images = setup.checkpoints.stage(f"class_model_{when}", lambda: class_model_visualisation(
+        model, len(setup.classes), setup.args.image_size))
+    print(f"[2a] class model visualisation, model {when} the fix: {len(images)} class images")
+    return images
 
 
 # ==================================================================================================
@@ -464,7 +503,7 @@ def evaluate(model, data, mean, std):
     for split in ("train", "val", "test"):
         images, labels = data[split]
         predictions = batched_outputs(model, standardise(images, mean, std)).argmax(1)
-        scores = classification_report(labels, predictions, len(data["classes"]))
+        scores = accuracy_report(labels, predictions, len(data["classes"]))
         report[split] = {**scores, "per_class": dict(zip(data["classes"], scores["per_class"])),
                          "predictions": predictions.tolist()}
     return report
@@ -496,7 +535,9 @@ def answer_2c(setup, first_model):
     plot_confusions(report, setup.classes, setup.out, "p2_confusion_before",
                     "before the fix: validation against test")
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_before")
-    return FailingClass(name, setup.classes.index(name), drops, report["test"]["per_class"][name])
+    failing = FailingClass(name, setup.classes.index(name), drops, report["test"]["per_class"][name])
+    plot_failing_class(setup, report, failing)
+    return failing
 
 
 # ==================================================================================================
@@ -775,6 +816,51 @@ def evidence_square_side(localised, image_side):
     return min(evidence_extent(localised, image_side), image_side // 2)
 
 
+def classes_changed_to(occlusion, targets, classes):
+    """For each class other than the true one: in how many images it becomes the most probable at
+    some position of the square."""
+    counts = {}
+    for most_probable, target in zip(occlusion["most_probable"], targets):
+        for index in set(most_probable.flatten().tolist()) - {int(target)}:
+            counts[classes[index]] = counts.get(classes[index], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def occlusion_summary(occlusion, targets, region_mask, classes):
+    return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
+            "changes_to": classes_changed_to(occlusion, targets, classes),
+            "images_with_class_change": class_changes(occlusion, targets),
+            "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
+            "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
+
+
+def occlusion_verdict(summaries, evidence_px, image_side):
+    """Whether the exam's square changes any of the first model's predictions and, when it changes
+    none, why, judged from the evidence's size and what the larger square did."""
+    exam, largest = summaries[0], summaries[-1]
+    square = f"{exam['size_px']}x{exam['size_px']} square"
+    whole = (", which can hide it whole," if evidence_px <= largest["size_px"] else
+             " (half the image, the largest tried)")
+    if exam["images_with_class_change"] > 0:
+        return {"exam_square_changes_nothing": False, "reason": None, "evidence_px": evidence_px}
+    if evidence_px <= exam["size_px"]:
+        kind, reason = "evidence_fits", (f"the evidence ({evidence_px} px across) fits under the {square}, "
+                                         f"yet hiding it changes no prediction")
+    elif largest["images_with_class_change"] > 0:
+        kind, reason = "evidence_larger", (
+            f"the evidence ({evidence_px} px across) is larger than the {square}: hiding part of it "
+            f"leaves enough for the model; the {largest['size_px']} px square{whole} changes the class "
+            f"in {largest['images_with_class_change']} images")
+    elif evidence_px > image_side // 2:
+        kind, reason = "evidence_spread", (
+            f"the evidence spans {evidence_px} of the image's {image_side} px (along the image, like a "
+            f"frame): no square that leaves most of the image visible can hide all of it")
+    else:
+        kind, reason = "no_change", (f"neither the {square} nor the {largest['size_px']} px square{whole} "
+                                     f"changes a prediction")
+    return {"exam_square_changes_nothing": True, "case": kind, "reason": reason, "evidence_px": evidence_px}
+
+
 def evidence_sized_occlusion(setup, model, explained, localised, when):
     """When the evidence is larger than the exam's square: the same occlusion with a square that
     can hide it whole (at most half the image), so that 2e's outcome can be read. None otherwise."""
@@ -804,18 +890,19 @@ def modified_name(relative):
     return relative if relative.suffix.lower() == ".png" else relative.with_name(relative.name + ".png")
 
 
-def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuration):
+def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuration, only_label=None):
     """2f: the same training images with the localised region neutralised in EVERY class (so that
     neither the trigger nor the grey patch can identify a class); written next to, never over, the
     user's data, and rewritten whenever another configuration or region made what is there. Returns
-    the modified files as (path, label) in the order of the original listing."""
+    the modified files as (path, label) in the order of the original listing. With `only_label`,
+    only that class's images are neutralised (the alternative 2g measures)."""
     _, samples = list_images(data_dir / "train")
     targets = [fixed_dir / "train" / modified_name(path.relative_to(data_dir / "train"))
                for path, _ in samples]
     if len(set(targets)) != len(targets):
         raise UserError(f"{data_dir / 'train'}: two images map to the same modified file name")
     marker = {"source": str(data_dir.resolve()), "fill_colour": fill_colour,
-              "configuration": configuration, "region_digest": hash_mask(mask)}
+              "configuration": configuration, "region_digest": hash_mask(mask), "only_label": only_label}
     if fixed_dir.exists():
         if not (fixed_dir / FIXED_MARKER).exists():
             raise UserError(f"{fixed_dir}: exists and was not made by this script; choose another "
@@ -823,12 +910,18 @@ def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuratio
         if json.loads((fixed_dir / FIXED_MARKER).read_text()) == marker:
             return [(target, label) for target, (_, label) in zip(targets, samples)]
         shutil.rmtree(fixed_dir)
-    for (path, _), target in zip(progress(samples, desc="writing modified data"), targets):
+    for (path, label), target in zip(progress(samples, desc="writing modified data"), targets):
         target.parent.mkdir(parents=True, exist_ok=True)
-        neutralise_region(load_rgb(path), mask, fill_colour).save(target)
+        image = load_rgb(path)
+        (neutralise_region(image, mask, fill_colour) if only_label in (None, label) else image).save(target)
     shutil.copytree(data_dir / "test", fixed_dir / "test")  # so the folder is a complete data set
     (fixed_dir / FIXED_MARKER).write_text(json.dumps(marker, indent=2))
     return [(target, label) for target, (_, label) in zip(targets, samples)]
+
+
+def checkpoint_key(setup):
+    """What made a modified data set: the run's configuration and the code that writes it."""
+    return f"{setup.checkpoints.directory.name}-{setup.checkpoints.code_digest}"
 
 
 def hash_mask(mask):
@@ -849,7 +942,7 @@ def answer_2f(setup, first_model, failing, explained, occlusion):
         print(f"[2f] the exam's square changes no prediction of the first model: {verdict['reason']}")
     fill_colour = [int(round(v * 255)) for v in setup.mean.tolist()]
     samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"], fill_colour,
-                                      setup.checkpoints.directory.name)
+                                      checkpoint_key(setup))
     print(f"[2f] wrote {len(samples)} modified training images to {setup.fixed_dir} "
           f"({localised['mask'].mean():.1%} of each image neutralised)")
     return Fix(localised, evidence_occlusion, fill_colour, setup.fixed_dir, samples)
@@ -873,6 +966,29 @@ def attack_success_rate(model, setup, failing_index, mask, source_images):
     return float((predictions == failing_index).float().mean())
 
 
+def failing_class_only_fix(setup, failing, fix, triggered):
+    """The alternative that 2f argues against, measured: the region neutralised in the failing
+    class's training images only. The grey patch then marks that class as the trigger did, so the
+    retrained model can learn the patch instead of the sign. Its test accuracy, the attack success
+    rate with the trigger pasted, and with a grey patch pasted instead."""
+    fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-failing-class-only")
+    mask = fix.localised["mask"]
+    samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
+                                      checkpoint_key(setup), only_label=failing.index)
+    data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
+    model, _ = train_classifier("after_failing_class_only", data, setup)
+    report = evaluate(model, data, setup.mean, setup.std)
+    grey = torch.tensor(fix.fill_colour, dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, *mask.shape)
+    result = {"fixed_data_dir": str(fixed_dir), "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"],
+              "failing_test_acc": report["test"]["per_class"][failing.name],
+              "attack_success_rate": attack_success_rate(model, setup, failing.index, mask, triggered),
+              "grey_patch_attack_rate": attack_success_rate(model, setup, failing.index, mask, grey)}
+    print(f"[2g] alternative, the region neutralised in '{failing.name}' only: its test accuracy "
+          f"{result['failing_test_acc']:.3f}; a grey patch pasted onto other classes' images makes "
+          f"{result['grey_patch_attack_rate']:.1%} of them '{failing.name}'")
+    return result
+
+
 def answer_2g(setup, first_model, failing, fix):
     """Retrain on 2f's data and test on the original, clean test images. The attack success rate
     checks the result without test labels; if the new model still follows the pasted region, the
@@ -891,7 +1007,7 @@ def answer_2g(setup, first_model, failing, fix):
         if round_number == 2:
             fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-enlarged")
             samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
-                                              setup.checkpoints.directory.name)
+                                              checkpoint_key(setup))
         fixed_data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
         model, history = train_classifier("after" if round_number == 1 else "after2", fixed_data, setup)
         report = evaluate(model, fixed_data, setup.mean, setup.std)  # test: the original, clean images
@@ -918,7 +1034,8 @@ def answer_2g(setup, first_model, failing, fix):
                     "after the fix: validation against test")
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
     plot_accuracy_before_after(first_model.report, report, setup.classes, failing.name, setup.out)
-    return Retrained(TrainedClassifier(model, history, report), mask, rounds, asr, fixed_dir)
+    alternative = failing_class_only_fix(setup, failing, fix, triggered)
+    return Retrained(TrainedClassifier(model, history, report), mask, rounds, asr, fixed_dir, alternative)
 
 
 # ==================================================================================================
@@ -932,25 +1049,28 @@ def share_inside(maps, mask):
 
 
 def answer_2h(setup, retrained, explained, fix, before):
-    model, mask = retrained.classifier.model, fix.localised["mask"]
+    model, mask = retrained.classifier.model, retrained.mask  # the region its training data lacked
     after = Explanations(answer_2d(setup, model, explained, "after"),
                          answer_2e(setup, model, explained, "after", mask),
-                         evidence_sized_occlusion(setup, model, explained, fix.localised, "after"))
+                         evidence_sized_occlusion(setup, model, explained, fix.localised, "after"),
+                         answer_2a(setup, model, "after"))
     plot_before_after(explained.images, before, after, int(explained.targets[0]),
                       short_name(explained.class_name), mask, setup.out)
+    plot_class_models(before.class_model, after.class_model, setup, int(explained.targets[0]), mask)
     return after
 
 
 def main(argv=None):
     setup = set_up(parse_arguments(argv))
     first_model = answer_2b(setup)                                  # train the ResNet-18
+    class_model = answer_2a(setup, first_model.model, "before")     # 2a's whole-model method, used
     failing = answer_2c(setup, first_model)                         # test against validation
     explained = choose_images_to_explain(setup, failing)            # the images of 2d, 2e and 2h
     saliency = answer_2d(setup, first_model.model, explained, "before")
     occlusion = answer_2e(setup, first_model.model, explained, "before")
     fix = answer_2f(setup, first_model, failing, explained, occlusion)  # localise, modify the data
     retrained = answer_2g(setup, first_model, failing, fix)         # retrain, attack check
-    before = Explanations(saliency, occlusion, fix.evidence_occlusion)
+    before = Explanations(saliency, occlusion, fix.evidence_occlusion, class_model)
     after = answer_2h(setup, retrained, explained, fix, before)     # explain the retrained model
     write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after)
 
@@ -1021,6 +1141,30 @@ def plot_confusions(report, classes, out, name, title):
         ax.set_title(f"{split}: accuracy {report[split]['acc']:.1%}")
     fig.suptitle(title)
     save_figure(fig, out, name)
+
+
+def plot_failing_class(setup, report, failing, count=6):
+    """2c's qualitative look: the failing class's training images above its misclassified test
+    images, each titled with the class the first model predicts instead."""
+    data = setup.data
+    train_index = spread_over_signs(data["listed_train_paths"], data["train"][1], failing.index, count,
+                                    setup.args.seed)
+    predictions = torch.tensor(report["test"]["predictions"])
+    wrong = torch.nonzero((data["test"][1] == failing.index) & (predictions != failing.index)).flatten()
+    wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(setup.args.seed))[:count]]
+    fig, axes = plt.subplots(2, count, figsize=(1.1 * count + 1.2, 2.7))
+    for ax in axes.flat:
+        bare(ax)
+    for col, i in enumerate(train_index):
+        show(axes[0, col], data["train"][0][i])
+    for col, i in enumerate(wrong):
+        show(axes[1, col], data["test"][0][i])
+        axes[1, col].set_title(f"-> {short_name(setup.classes[predictions[i]])}", fontsize=8.5, color="red")
+    axes[0, 0].set_ylabel("training\nimages", fontsize=9, rotation=0, ha="right", va="center")
+    axes[1, 0].set_ylabel("test images\nmisclassified", fontsize=9, rotation=0, ha="right", va="center")
+    fig.suptitle(f"'{short_name(failing.name)}': training images and misclassified test images "
+                 f"(title: the first model's prediction)", fontsize=9.5)
+    save_figure(fig, setup.out, "p2_failing_class")
 
 
 def plot_test_predictions(data, report, seed, out, name):
@@ -1137,8 +1281,9 @@ def draw_probability_drop(ax, occlusion, k, target_index, side):
 
 
 def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, name, title):
-    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) the
-    drop of p(true class) (draw_probability_drop) and (e) the most probable class. Two blocks of
+    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d)
+    p(true class) on a linear scale, its drop on a log scale (draw_probability_drop: a drop of 1e-4
+    shows there, and only there), and (e) the most probable class. Two blocks of
     five images, so the panels print large enough to read a single cell; the dashed box on each map
     is the region neutralised in 2f, once there is one (`region_mask`, else None)."""
     from matplotlib import patheffects
@@ -1146,19 +1291,25 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
     from matplotlib.patches import Patch
     colours = plt.get_cmap("tab10").colors[:len(classes)]
     side, size = images.shape[-1], occlusion["size_px"]
-    fig, axes, bars = image_grid(3, len(images), row_height=0.95, per_row=5)
+    fig, axes, bars = image_grid(4, len(images), row_height=0.95, per_row=5)
     for k, image in enumerate(images):
         show(axes[0, k], image)
-        loss_shown = draw_probability_drop(axes[1, k], occlusion, k, target_index, side)
-        draw_occlusion_map(axes[2, k], occlusion["most_probable"][k], occlusion["positions"], size,
+        p_shown = draw_occlusion_map(axes[1, k], occlusion["p_true"][k], occlusion["positions"], size, side,
+                                     cmap="viridis", vmin=0, vmax=1)
+        loss_shown = draw_probability_drop(axes[2, k], occlusion, k, target_index, side)
+        draw_occlusion_map(axes[3, k], occlusion["most_probable"][k], occlusion["positions"], size,
                            side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
-        ring_class_changes(axes[2, k], occlusion, k, target_index)
+        ring_class_changes(axes[3, k], occlusion, k, target_index)
         for ax in axes[1:, k] if region_mask is not None else []:
             outline_region(ax, region_mask)
+    true_class = short_name(classes[target_index])
     row_label(axes[0], "image")
-    row_label(axes[1], f"drop of\np({short_name(classes[target_index])})")
-    row_label(axes[2], "most\nprobable")
-    for bar in bars[1::3]:  # the loss row of each block
+    row_label(axes[1], f"p({true_class})\n(linear)")
+    row_label(axes[2], f"drop of\np({true_class})\n(log)")
+    row_label(axes[3], "most\nprobable")
+    for bar in bars[1::4]:  # the probability row of each block
+        colour_bar(fig, p_shown, bar, "p")
+    for bar in bars[2::4]:  # the drop row of each block
         drop_colour_bar(fig, loss_shown, bar)
     ring = plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
                       markeredgecolor="black", label="class changes")
@@ -1236,7 +1387,7 @@ def plot_before_after(images, before, after, target_index, target_name, region_m
     rows = ["image", "saliency before", "saliency after", f"{size}x{size}: drop of p({target_name}) before",
             f"{size}x{size}: drop of p({target_name}) after"]
     side = images.shape[-1]
-    fig, axes, bars = image_grid(len(rows), len(images))
+    fig, axes, bars = image_grid(len(rows), len(images), per_row=5)  # two blocks: panels large enough to read
     sal_before, sal_after = relative_saliency(before.saliency), relative_saliency(after.saliency)
     for k, image in enumerate(images):
         show(axes[0, k], image)
@@ -1249,11 +1400,32 @@ def plot_before_after(images, before, after, target_index, target_name, region_m
             bare(ax, side)
     for row, label in enumerate(rows):
         row_label(axes[row], label.replace(": ", ":\n"))
-    colour_bar(fig, sal, bars[1], "share of max")
-    drop_colour_bar(fig, occ, bars[3])
+    for bar in bars[1::len(rows)]:  # the first saliency row of each block
+        colour_bar(fig, sal, bar, "share of max")
+    for bar in bars[3::len(rows)]:  # the first occlusion row of each block
+        drop_colour_bar(fig, occ, bar)
     fig.suptitle("the same training images, explained before and after the fix",
                  fontsize=report_points(fig, 10))
     save_figure(fig, out, "p2_before_after_explanations")
+
+
+def plot_class_models(before, after, setup, failing_index, region_mask):
+    """Each class's class model visualisation (2a) as an image (de-standardised, each image
+    stretched to its own range: the optimum's scale is set by lambda), before and after the fix;
+    the failing class's panels carry 2f's region."""
+    fig, axes = plt.subplots(2, len(setup.classes), figsize=(1.3 * len(setup.classes) + 0.9, 3.0))
+    for row, (when, images) in enumerate((("before", before), ("after", after))):
+        for k, image in enumerate(images):
+            pixels = image * setup.std.view(3, 1, 1) + setup.mean.view(3, 1, 1)
+            pixels = (pixels - pixels.min()) / (pixels.max() - pixels.min()).clamp(min=1e-12)
+            axes[row, k].imshow(pixels.permute(1, 2, 0).numpy())
+            bare(axes[row, k])
+            if k == failing_index:
+                outline_region(axes[row, k], region_mask)
+            if row == 0:
+                axes[row, k].set_title(short_name(setup.classes[k]), fontsize=9)
+        axes[row, 0].set_ylabel(f"model\n{when}\nthe fix", fontsize=9, rotation=0, ha="right", va="center")
+    save_figure(fig, setup.out, "p2_class_models")
 
 
 def plot_accuracy_before_after(before, after, classes, failing_class, out):
@@ -1273,52 +1445,6 @@ def plot_accuracy_before_after(before, after, classes, failing_class, out):
 # ==================================================================================================
 # Appendix: results (the truth of a planted trigger is read here only, never by the answers)
 # ==================================================================================================
-def classes_changed_to(occlusion, targets, classes):
-    """For each class other than the true one: in how many images it becomes the most probable at
-    some position of the square."""
-    counts = {}
-    for most_probable, target in zip(occlusion["most_probable"], targets):
-        for index in set(most_probable.flatten().tolist()) - {int(target)}:
-            counts[classes[index]] = counts.get(classes[index], 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
-
-
-def occlusion_summary(occlusion, targets, region_mask, classes):
-    return {"size_px": occlusion["size_px"], "stride_px": occlusion["stride_px"],
-            "changes_to": classes_changed_to(occlusion, targets, classes),
-            "images_with_class_change": class_changes(occlusion, targets),
-            "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
-            "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
-
-
-def occlusion_verdict(summaries, evidence_px, image_side):
-    """Whether the exam's square changes any of the first model's predictions and, when it changes
-    none, why, judged from the evidence's size and what the larger square did."""
-    exam, largest = summaries[0], summaries[-1]
-    square = f"{exam['size_px']}x{exam['size_px']} square"
-    whole = (", which can hide it whole," if evidence_px <= largest["size_px"] else
-             " (half the image, the largest tried)")
-    if exam["images_with_class_change"] > 0:
-        return {"exam_square_changes_nothing": False, "reason": None, "evidence_px": evidence_px}
-    if evidence_px <= exam["size_px"]:
-        kind, reason = "evidence_fits", (f"the evidence ({evidence_px} px across) fits under the {square}, "
-                                         f"yet hiding it changes no prediction")
-    elif largest["images_with_class_change"] > 0:
-        kind, reason = "evidence_larger", (
-            f"the evidence ({evidence_px} px across) is larger than the {square}: hiding part of it "
-            f"leaves enough for the model; the {largest['size_px']} px square{whole} changes the class "
-            f"in {largest['images_with_class_change']} images")
-    elif evidence_px > image_side // 2:
-        kind, reason = "evidence_spread", (
-            f"the evidence spans {evidence_px} of the image's {image_side} px (along the image, like a "
-            f"frame): no square that leaves most of the image visible can hide all of it")
-    else:
-        kind, reason = "no_change", (f"neither the {square} nor the {largest['size_px']} px square{whole} "
-                                     f"changes a prediction")
-    print(f"  the {square} changes no prediction of the first model: {reason}")
-    return {"exam_square_changes_nothing": True, "case": kind, "reason": reason, "evidence_px": evidence_px}
-
-
 def box_iou(a, b):
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -1334,9 +1460,22 @@ def summarise(report):
             "val_confusion": report["val"]["confusion"], "test_confusion": report["test"]["confusion"]}
 
 
+def planted_trigger_attack_rate(model, setup, failing_index, truth):
+    """Against the truth of a planted trigger (the results only): the trigger itself, painted as
+    the planting painted it (apply_trigger, at the network's input size), onto the other classes'
+    validation images; the share the model then calls the failing class. Unlike the attack success
+    rate of 2g, it does not depend on the localised region."""
+    images, labels = setup.data["val"]
+    painted = torch.stack([torch.from_numpy(np.array(apply_trigger(Image.fromarray(image.permute(1, 2, 0).numpy()),
+                                                                   truth))).permute(2, 0, 1)
+                           for image in images[labels != failing_index]])
+    predictions = batched_outputs(model, standardise(painted, setup.mean, setup.std)).argmax(1)
+    return float((predictions == failing_index).float().mean())
+
+
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
     localised, targets = fix.localised, explained.targets
-    mask = localised["mask"]
+    mask = retrained.mask  # 2f's region, or its enlargement when 2g needed a second round
     occlusion = {when: [occlusion_summary(o, targets, mask, setup.classes) for o in e.occlusions]
                  for when, e in (("before", before), ("after", after))}
     verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, setup.args.image_size),
@@ -1359,6 +1498,9 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "occlusion_flipped_images": {w: occlusion[w][0]["images_with_class_change"] for w in occlusion},
         "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
         "mean_p_correct_clean": clean_p,
+        # 2a: the failing class's class model visualisation, its magnitude (max over channels)
+        "class_model_share_in_region": {w: share_inside(e.class_model[failing.index].abs().amax(0, keepdim=True),
+                                                        mask)[0] for w, e in (("before", before), ("after", after))},
     }
     truth = {k: v for k, v in setup.truth.items() if k != "files"} if setup.truth else None
     results = {
@@ -1371,8 +1513,14 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
             "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
             "clean_test_recall", "clean_test_neutralised", "tolerance", "edge_band_px", "box", "core_box",
             "candidates")}
-        | {"region_area_share": float(mask.mean())},
+        | {"region_area_share": float(localised["mask"].mean())},
         "attack_success_rate": retrained.attack_success_rate, "fix_rounds": retrained.rounds,
+        "alternative_fix": retrained.alternative,
+        "class_model_settings": {"steps": CLASS_MODEL_STEPS, "l2_weight": CLASS_MODEL_L2, "lr": CLASS_MODEL_LR},
+        "planted_trigger_attack_rate": {
+            when: planted_trigger_attack_rate(model, setup, failing.index, truth)
+            for when, model in (("before", first_model.model), ("after", retrained.classifier.model))}
+        if truth and truth["poisoned_class"] == failing.name else None,
         "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
         "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
         "split_reason": setup.data["split_reason"],

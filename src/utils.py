@@ -89,7 +89,7 @@ def batched_outputs(model, inputs, batch_size=256, prepare=None):
                           for batch in inputs.split(batch_size)])
 
 
-def classification_report(labels, predictions, n_classes):
+def accuracy_report(labels, predictions, n_classes):
     """Accuracy, per-class accuracy (recall: the share of each true class predicted as itself)
     and the confusion matrix (rows: true class)."""
     matrix = confusion_matrix(labels, predictions, labels=range(n_classes))
@@ -297,7 +297,7 @@ def read_bookkeeping(path):
 def run_configuration(args, **extra):
     """What a run's checkpoints are keyed by: every flag that can change a number (not where the
     outputs go, nor --fresh or --device), plus `extra` (the data's folders and fingerprint)."""
-    ignored = ("out", "fresh", "device", "runs_dir", "given_paths")
+    ignored = ("out", "fresh", "device", "runs_dir", "fixed_data_dir", "given_paths")
     return {**{k: v for k, v in vars(args).items() if k not in ignored}, **extra}
 
 

@@ -147,6 +147,7 @@ def test_quick_run_finds_the_poisoned_class_and_the_fix_helps(quick_outputs):
     built = root / "hand-in" / "runs" / "data"
     assert {p.name for p in built.iterdir()} == {
         "traffic-photos-planted-quick", "traffic-photos-planted-quick-trigger-removed",
+        "traffic-photos-planted-quick-trigger-removed-failing-class-only",
         "traffic-photos-planted-quick.truth.json"} | (
         {"traffic-photos-planted-quick-trigger-removed-enlarged"} if len(results["fix_rounds"]) == 2 else set())
     assert (root / "out" / "figures" / "p2_occlusion_before.pdf").exists()
@@ -495,13 +496,13 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
         return f"model-{name}", {"epoch": [1]}
 
     def fake_asr(model, setup, index, region, source_images):
-        return {"first": 0.9, "model-after": 0.6, "model-after2": 0.4}[model]  # always above 0.1
+        return {"first": 0.9, "model-after": 0.6, "model-after2": 0.4}.get(model, 0.0)  # the rounds: above 0.1
 
     report = {"test": {"per_class": {"speed limits": 1.0}, "acc": 1.0}, "val": {"acc": 1.0},
               "train": {"acc": 1.0}}
     written = []
     monkeypatch.setattr(p2, "write_trigger_free_data",
-                        lambda data_dir, fixed_dir, region, fill, config: written.append(region.copy()) or [])
+                        lambda data_dir, fixed_dir, region, fill, config, **kw: written.append(region.copy()) or [])
     monkeypatch.setattr(p2, "load_data", lambda *args: {"mask": written[-1]})
     monkeypatch.setattr(p2, "train_classifier", fake_train)
     monkeypatch.setattr(p2, "attack_success_rate", fake_asr)
@@ -513,7 +514,7 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
     run = SimpleNamespace(args=SimpleNamespace(data_dir=tmp_path, image_size=side, seed=0, asr_bar=0.1),
                           mean=torch.tensor([0.5, 0.5, 0.5]), std=torch.ones(3), data={"train": (images, labels),
                                                                     "test": (images, labels)},
-                          fixed_dir=tmp_path / "fixed", checkpoints=SimpleNamespace(directory=tmp_path / "c"),
+                          fixed_dir=tmp_path / "fixed", checkpoints=SimpleNamespace(directory=tmp_path / "c", code_digest="d"),
                           out=tmp_path, classes=sorted(p.name for p in PHOTOS.iterdir()))
     failing = p2.FailingClass("speed limits", 1, {}, 1.0)
     first_model = p2.TrainedClassifier("first", {}, report)
@@ -524,6 +525,9 @@ def test_a_fix_the_model_still_follows_gets_one_enlarged_retraining(monkeypatch,
     assert trained_masks[0].sum() == 16 and trained_masks[1].sum() == (4 + 2 * margin) ** 2
     assert retrained.attack_success_rate["after"] == 0.4 and retrained.classifier.model == "model-after2"
     assert retrained.rounds[1]["fixed_data_dir"].endswith("fixed-enlarged")
+    # the alternative fix trains once more, on the first round's region (2f's), not the enlarged one
+    assert len(trained_masks) == 3 and trained_masks[2].sum() == 16
+    assert retrained.alternative["fixed_data_dir"].endswith("fixed-failing-class-only")
 
 
 def test_the_occlusion_verdict_says_why_the_exam_square_changed_nothing():
@@ -548,3 +552,39 @@ def test_a_class_change_counts_at_the_region_only_with_the_square_centred_in_it(
     assert p2.class_changes(occlusion, torch.tensor([0]), region) == 0
     region[2, 10] = True
     assert p2.class_changes(occlusion, torch.tensor([0]), region) == 1
+
+
+def test_class_model_visualisation_reaches_the_optimum_of_a_linear_score():
+    """Simonyan et al. 2013, eq. 1: for S_c(I) = w_c . I + b_c the maximiser of S_c(I) - lambda
+    ||I||^2 is w_c / (2 lambda); the gradient ascent from the zero image reaches it for every class."""
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    torch.nn.init.normal_(linear[1].weight)
+    images = p2.class_model_visualisation(linear, 3, 8, steps=1000, l2_weight=0.5)
+    assert torch.allclose(images, linear[1].weight.detach().view(3, 3, 8, 8) / (2 * 0.5), atol=1e-4)
+
+
+def test_the_planted_trigger_attack_paints_the_trigger_itself():
+    """With the truth of a planted sticker, the attack paints that sticker (not the localised
+    region) onto the other classes' validation images: a model that follows it calls them all the
+    failing class; one that ignores it, none."""
+    run = localisation_run()
+    clean = torch.full((10, 3, 32, 32), 100, dtype=torch.uint8)
+    run.data["val"] = (clean, torch.tensor([1] * 5 + [0] * 5))
+    truth = {"kind": "patch", "box": [0.0, 0.0, 0.4, 0.4], "colour": [250, 215, 0]}
+    assert p2.planted_trigger_attack_rate(StickerDetector(), run, 1, truth) == 1.0
+    ignoring = StickerDetector()
+    ignoring.scale.data.fill_(-1.0)  # class 1 only where nothing bright is
+    assert p2.planted_trigger_attack_rate(ignoring, run, 1, truth) == 0.0
+
+
+def test_the_alternative_fix_neutralises_only_the_failing_class(tmp_path):
+    """write_trigger_free_data with only_label: that class's images get the grey patch, the other
+    classes' images are copied unchanged (losslessly)."""
+    root = tiny_dataset(tmp_path / "data")
+    mask = np.zeros((8, 8), bool)
+    mask[:4, :4] = True
+    samples = p2.write_trigger_free_data(root, tmp_path / "fixed", mask, [7, 7, 7], "c", only_label=1)
+    for path, label in samples:
+        pixels = np.array(Image.open(path))
+        assert (pixels[0, 0] == 7).all() == (label == 1)

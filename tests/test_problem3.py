@@ -511,3 +511,10 @@ def test_same_digit_source_mean_counts_features_nearest_their_own_digit():
     assert same == {"before": 1.0, "after": 1.0}
     shifted = p3.same_digit_source_mean(state, state, tiny_setup(args, svhn, {"test": (images, (labels + 1) % 10)}))
     assert shifted == {"before": 0.0, "after": 0.0}
+
+
+def test_inverted_polarity_is_the_negated_network_input():
+    """3b's polarity check: 255 - x, after the per-image contrast normalisation, is exactly the
+    negated input, so the source model sees MNIST's digits as dark-on-light strokes."""
+    images = torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(p3.normalise_contrast(255 - images), -p3.normalise_contrast(images), atol=1e-5)

@@ -86,7 +86,7 @@ def test_the_report_builds_for_the_exams_own_data(built_report, tmp_path):
     assert "Problem 2: the exam's files. Problem 3: SVHN: the exam's files; MNIST: the exam's files." in flat
     assert "not grouped by physical sign: the file names do not tell the physical sign." in flat
     assert "GTSRB" not in flat and "4,000 crops" not in flat and "no recorded truth" in flat
-    assert "Source models of other strength" in flat and "at most 3.0 points below" in flat
+    assert "The same settings on source models made weaker" in flat and "at most 3.0 points below" in flat
 
 
 def robustness_rows(drops):
@@ -313,7 +313,7 @@ def long_run_text(tmp_path, run):
 
 
 def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
-    assert "not made" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    assert "was not run" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": monitor_curves([0, 2500, 5000, 7500, 10000], [0.66, 0.76, 0.72, 0.71, 0.70])}
@@ -400,7 +400,7 @@ def test_the_problem2_sentences_follow_altered_results():
     with them and never claim the opposite of the JSON."""
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
     text = report_numbers.problem2_sentences(p2)
-    assert "The retrained model no longer follows the trigger." in text["PTwoASR"]
+    assert "The retrained model no longer follows the pasted region." in text["PTwoASR"]
     assert "a sticker in the bottom-right part of the image was put on every training image" in text["PTwoWhatDiffers"]
     shares, area = p2["explanation"]["saliency_share_in_region"], p2["explanation"]["region_area_share"]
     committed = dict(shares)
@@ -489,3 +489,24 @@ def test_the_mse_floor_sentence_follows_the_numbers():
     assert "up to 1.50 times the floor" in report_numbers.mse_floor_sentence(p3)
     p3["mse"]["loss_final"] = [8.0, 12.5, 11.1]
     assert "below the floor in some seed" in report_numbers.mse_floor_sentence(p3)
+
+
+def test_the_new_outcome_flags_follow_altered_results():
+    """2a's class model, 2g's alternative fix and 3b's polarity check: each flag the report branches
+    on flips with the numbers it reads."""
+    p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
+    area = p2["explanation"]["region_area_share"]
+    p2["explanation"]["class_model_share_in_region"] = {"before": 3 * area, "after": area}
+    macros = report_numbers.problem2_macros(p2)
+    assert (macros["PTwoClassModelPaintsBefore"], macros["PTwoClassModelPaintsAfter"]) == ("1", "0")
+    p2["alternative_fix"]["grey_patch_attack_rate"] = p2["attack_success_rate"]["bar"] + 0.3
+    assert report_numbers.problem2_macros(p2)["PTwoAltFollowsPatch"] == "1"
+    p2["alternative_fix"]["grey_patch_attack_rate"] = 0.0
+    assert report_numbers.problem2_macros(p2)["PTwoAltFollowsPatch"] == "0"
+    p3 = json.loads((ROOT / "doc" / "results" / "problem3.json").read_text())
+    p3["source_only"]["inverted_mnist"]["mean"] = p3["source_only"]["mean"] + 0.1
+    assert report_numbers.problem3_macros(p3)["PThreeInvertedHigher"] == "1"
+    p3["source_only"]["inverted_mnist"]["mean"] = p3["source_only"]["mean"] - 0.1
+    assert report_numbers.problem3_macros(p3)["PThreeInvertedHigher"] == "0"
+    rows = report_numbers.problem3_macros(p3)["PThreePerDigitRows"].splitlines()
+    assert len(rows) == 10 and rows[0].startswith("0 & ")
