@@ -438,9 +438,9 @@ def plot_he(curves, out):
         axes[0].semilogy(layers, forward, label=label)
         axes[1].semilogy(layers, backward, label=label)
         axes[2].semilogy(layers, conv_forward, label=label)
-    axes[0].set_title("forward Var(y_l), fully conn.")
-    axes[1].set_title("backward Var(dL/dx_l), fully conn.")
-    axes[2].set_title("forward Var(y_l), 3x3 conv")
+    axes[0].set_title("forward: Var(y_l)\nfully connected")
+    axes[1].set_title("backward: Var(dL/dx_l)\nfully connected")
+    axes[2].set_title("forward: Var(y_l)\n3x3 convolutions")
     for ax in axes:
         ax.set_xlabel("layer l")
     axes[0].set_ylabel("variance (log scale)")

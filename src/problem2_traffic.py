@@ -1410,14 +1410,15 @@ def plot_before_after(images, before, after, target_index, target_name, region_m
 
 
 def plot_class_models(before, after, setup, failing_index, region_mask):
-    """Each class's class model visualisation (2a) as an image (de-standardised, each image
-    stretched to its own range: the optimum's scale is set by lambda), before and after the fix;
-    the failing class's panels carry 2f's region."""
+    """Each class's class model visualisation (2a) as an image (de-standardised), before and after
+    the fix; one stretch per model (its five images share one range, the optimum's scale being set by
+    lambda), so that the images of one row compare; the failing class's panels carry 2f's region."""
     fig, axes = plt.subplots(2, len(setup.classes), figsize=(1.3 * len(setup.classes) + 0.9, 3.0))
     for row, (when, images) in enumerate((("before", before), ("after", after))):
-        for k, image in enumerate(images):
-            pixels = image * setup.std.view(3, 1, 1) + setup.mean.view(3, 1, 1)
-            pixels = (pixels - pixels.min()) / (pixels.max() - pixels.min()).clamp(min=1e-12)
+        model_pixels = images * setup.std.view(1, 3, 1, 1) + setup.mean.view(1, 3, 1, 1)
+        low, high = model_pixels.min(), model_pixels.max()
+        for k, image in enumerate(model_pixels):
+            pixels = (image - low) / (high - low).clamp(min=1e-12)
             axes[row, k].imshow(pixels.permute(1, 2, 0).numpy())
             bare(axes[row, k])
             if k == failing_index:
@@ -1473,6 +1474,45 @@ def planted_trigger_attack_rate(model, setup, failing_index, truth):
     return float((predictions == failing_index).float().mean())
 
 
+CROP_PARTS = {"centre": (0.25, 0.75), "ring": (0.1, 0.9), "outer band": (0.0, 1.0)}  # nested squares
+
+
+def crop_parts(mask):
+    """The image cut into the neutralised region and three nested square bands around the centre of
+    the crop (GTSRB's crops are centred on the sign with a margin of about a tenth): 'centre' (the
+    middle half of each side, where a sign's symbol is), 'ring' (out to a tenth from the edges,
+    where its rim is) and 'outer band' (the margin, mostly background), each without the region."""
+    side = mask.shape[0]
+    parts, inner = {"old trigger region": mask}, np.zeros_like(mask)
+    for name, (low, high) in CROP_PARTS.items():
+        square = np.zeros_like(mask)
+        square[round(low * side):round(high * side), round(low * side):round(high * side)] = True
+        parts[name] = square & ~inner & ~mask
+        inner |= square
+    return parts
+
+
+def evidence_by_part(before, after, mask):
+    """Where each model's explanations lie: the mean share of the saliency and of the 10x10
+    occlusion effect in each part of the crop (crop_parts), beside the part's area share."""
+    parts = crop_parts(mask)
+    maps = {"saliency": lambda e: e.saliency, "occlusion": lambda e: e.occlusion["attribution"]}
+    shares = {method: {when: {name: float(np.mean(share_inside(of(e), part))) for name, part in parts.items()}
+                       for when, e in (("before", before), ("after", after))}
+              for method, of in maps.items()}
+    return {"area": {name: float(part.mean()) for name, part in parts.items()}} | shares
+
+
+def evidence_colour(setup, failing_index, localised):
+    """The mean RGB colour inside the evidence's box, in the failing class's training images and in
+    the other classes': what the localised evidence looks like."""
+    images, labels = setup.data["train"]
+    x0, y0, x1, y1 = (round(v * setup.args.image_size) for v in localised["core_box"])
+    inside = images[:, :, y0:y1, x0:x1].float().mean(dim=(2, 3))
+    return {"failing_class": inside[labels == failing_index].mean(0).round().int().tolist(),
+            "other_classes": inside[labels != failing_index].mean(0).round().int().tolist()}
+
+
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
     localised, targets = fix.localised, explained.targets
     mask = retrained.mask  # 2f's region, or its enlargement when 2g needed a second round
@@ -1501,6 +1541,8 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         # 2a: the failing class's class model visualisation, its magnitude (max over channels)
         "class_model_share_in_region": {w: share_inside(e.class_model[failing.index].abs().amax(0, keepdim=True),
                                                         mask)[0] for w, e in (("before", before), ("after", after))},
+        "by_part": evidence_by_part(before, after, mask),
+        "evidence_colour": evidence_colour(setup, failing.index, localised),
     }
     truth = {k: v for k, v in setup.truth.items() if k != "files"} if setup.truth else None
     results = {

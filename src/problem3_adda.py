@@ -913,13 +913,13 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     can differ from them."""
     # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
     # Without the MSE panel, the two legends below need the room of a wider gap.
-    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(8.5 if mse_runs else 7.6, 3.4),
-                             gridspec_kw={"wspace": 0.45 if mse_runs else 0.75})
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(7.4 if mse_runs else 6.8, 3.4),
+                             gridspec_kw={"wspace": 0.5 if mse_runs else 0.75})
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
         axes = [axes[0], None, axes[1]]
     # The loss panel colours by role (which network's loss), one line per seed; the accuracy
     # panel colours by seed.
-    seeds = ", ".join(str(seed) for seed in adda_runs)
+    seeds = f"{len(adda_runs)} seeds" if len(adda_runs) > 1 else f"seed {next(iter(adda_runs))}"
     for k, (seed, adaptation) in enumerate(adda_runs.items()):
         curves = adaptation["curves"]
         x = np.array(curves["iteration"])
@@ -927,9 +927,9 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
                                    ("target_loss", "C0", "target encoder $M_t$")):
             values = smooth(curves[key])
             axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=1,
-                         label=f"{label}, seed{'s' if len(adda_runs) > 1 else ''} {seeds}" if k == 0 else None)
+                         label=f"{label} ({seeds})" if k == 0 else None)
         axes[2].plot(curves["monitor_iteration"], curves["averaged_acc"], color=f"C{k}",
-                     label=f"ADDA seed {seed}, averaged")
+                     label=f"seed {seed}, averaged")
         axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}", lw=0.7,
                      alpha=0.45, label="raw iterates (thin)" if k == 0 else None)
     axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
@@ -940,24 +940,24 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
                          label=f"seed {seed}")
     # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
     start = np.mean([adaptation["curves"]["target_acc"][0] for adaptation in adda_runs.values()])
-    axes[2].axhline(start, color="k", lw=0.8, label="source only, these images (mean)")
+    axes[2].axhline(start, color="k", lw=0.8, label="source only (these images)")
     axes[2].axhline(np.mean([report["acc"] for report in source_only.values()]), color="k", lw=0.8,
-                    ls="--", label="source only, whole test set (mean)")
+                    ls="--", label="source only (test set)")
     for k, adaptation in enumerate(adda_runs.values()):
         axes[2].plot(adaptation["chosen_iteration"], adaptation["acc"], "*", color=f"C{k}", ms=9, mec="k", mew=0.5,
-                     label="reported (SND's choice),\nwhole test set" if k == 0 else None)
-    axes[0].set_title("ADDA losses (moving average)")
+                     label="reported (test set)" if k == 0 else None)
+    axes[0].set_title("ADDA losses\n(moving average)")
     if mse_runs:
         from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
         mse_acc = np.mean([run["acc"] for run in mse_runs.values()])
-        axes[1].set_title(f"MSE variant: feature MSE\n(its MNIST accuracy: {100 * mse_acc:.1f} %)")
+        axes[1].set_title(f"MSE variant: feature MSE\n(MNIST accuracy {100 * mse_acc:.1f} %)")
         axes[1].set_ylabel("mean squared error (log)")
         # Plain labels at 1, 2, 5 x 10^k: the default '4x10^1' minor labels ran into the next panel.
         axes[1].yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         axes[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[2].set_ylabel("MNIST test accuracy")
-    axes[2].set_title("MNIST accuracy (curves: monitoring only)")
+    axes[2].set_title("MNIST accuracy\n(curves: monitoring only)")
     # A range that shows the gain: ADDA's curves and the source-only lines, not the MSE variant's
     # collapse (its accuracy is in the tables and in the MSE panel's title).
     shown = [v for run in adda_runs.values() for key in ("averaged_acc", "target_acc") for v in run["curves"][key]]
@@ -995,7 +995,7 @@ def plot_tsne(embeddings, out):
         # domains stay apart at report size, where dots against crosses did not.
         for domain, size, alpha in ((0, 30, 0.18), (1, 5, 0.9)):
             chosen = domains == domain
-            shown = ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
+            ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
                                vmin=-0.5, vmax=9.5, s=size, alpha=alpha, linewidths=0)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
@@ -1005,10 +1005,13 @@ def plot_tsne(embeddings, out):
                           markeredgewidth=0, label=label)
                for size, alpha, label in ((8, 0.3, "SVHN (source): large pale discs"),
                                           (3, 0.9, "MNIST (target): small dots"))]
+    digits = [plt.Line2D([], [], ls="", marker="s", markersize=7, color=plt.cm.tab10(d), label=str(d))
+              for d in range(10)]
     fig.legend(handles=markers, fontsize=9, ncol=2,
                loc="upper center", bbox_to_anchor=(0.5, 0.02), frameon=False)
-    bar = fig.colorbar(shown, ax=list(axes), ticks=range(10), fraction=0.03, pad=0.02)
-    bar.set_label("digit")
+    fig.legend(handles=digits, fontsize=9, ncol=10, title="digit (colour)", title_fontsize=9,
+               loc="upper center", bbox_to_anchor=(0.5, -0.05), frameon=False, handletextpad=0.1,
+               columnspacing=0.9)
     fig.suptitle(f"t-SNE of the features of {len(points) // 2} SVHN and {len(points) // 2} MNIST "
                  f"test images; colour = digit", y=1.06)  # above the two-line panel titles
     save_figure(fig, out, "p3_tsne")

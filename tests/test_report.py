@@ -98,12 +98,37 @@ def robustness_rows(drops):
              "monitor": {"0": curve(0.7), "1": curve(0.6)}} for name, drop in zip(("fewer crops", "longer"), drops)]
 
 
+def test_every_branch_of_the_wording_compiles(built_report, tmp_path):
+    """report.tex's conditionals, each taken the other way (a flag flipped, an enumeration one case
+    on, a count set to zero), still build: a branch no run has taken yet is no broken text."""
+    doc = tmp_path / "doc"
+    shutil.copytree(built_report[0], doc)
+    source = (doc / "report.tex").read_text()
+    branched = set(re.findall(r"\\if(?:num|case)\\([A-Za-z]+)", source))
+    assert {"PTwoStillFollows", "PTwoVerdict", "PThreeGame"} <= branched
+    lines = []
+    for line in (doc / "results.tex").read_text().splitlines():
+        match = re.match(r"\\newcommand\{\\([A-Za-z]+)\}\{(\d+)\}$", line)
+        if match and match[1] in branched and "Have" not in match[1]:  # a side run's macros need its file
+            value = int(match[2])
+            line = f"\\newcommand{{\\{match[1]}}}{{{1 - value if value in (0, 1) else 0}}}"
+        lines.append(line)
+    (doc / "results.tex").write_text("\n".join(lines) + "\n")
+    build = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
+                           cwd=doc, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout[-3000:]
+    text = subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
+                          check=True).stdout
+    assert "??" not in text
+
+
 def test_the_robustness_macros_follow_the_rows(tmp_path):
     assert report_numbers.robustness_macros(tmp_path)["PThreeHaveRobustness"] == "0"
     (tmp_path / "problem3_robustness.json").write_text(json.dumps({"variants": robustness_rows([0.01, 0.012])}))
     macros = report_numbers.robustness_macros(tmp_path)
     assert macros["PThreeHaveRobustness"] == "1" and macros["PThreeRobustNoLateDrop"] == "1"
-    assert macros["PThreeRobustGains"] == "$-$2.0 to +10.0" and macros["PThreeRobustSeeds"] == "0 / 1"
+    assert (macros["PThreeRobustGainLow"], macros["PThreeRobustGainHigh"]) == ("$-$2.0", "+10.0")
+    assert macros["PThreeRobustSeeds"] == "0 / 1"
     assert "fewer crops & 80 / 82 & 60.0 / 62.0 & 70.0 / 60.0 & +10.0 / $-$2.0 & 1.0 / 0.0" in macros["PThreeRobustRows"]
     (tmp_path / "problem3_robustness.json").write_text(json.dumps({"variants": robustness_rows([0.01, 0.03])}))
     assert report_numbers.robustness_macros(tmp_path)["PThreeRobustNoLateDrop"] == "0"
@@ -162,133 +187,128 @@ def problem3_run(source_only, adda, mse, svhn="public: SVHN subset", mnist="publ
             "mse": spread(mse)}
 
 
-def test_the_seed_table_and_monitoring_note_come_from_the_run():
-    run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.118, 0.113, 0.114])
-    assert "ADDA beats source-only in every seed; gains +8.0 to +8.7" in report_numbers.adda_outcome(run)
-    assert "11.5\\,\\% on average, below source-only" in report_numbers.mse_outcome(run)
+def test_the_seed_table_and_monitoring_numbers_come_from_the_run():
+    run = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1, 0.113, 0.132])
+    macros = report_numbers.adda_outcome_macros("P", run)
+    assert (macros["PSeedsBetter"], macros["PSeedsWorse"], macros["PSeedsTied"]) == ("3", "0", "0")
+    assert (macros["PGainLow"], macros["PGainHigh"]) == ("+8.0", "+8.7")
     rows = report_numbers.seed_rows(run)
     assert "1 & 85.0 & 67.0 & 75.7 & 11.3 \\\\" in rows and "73.9 $\\pm$ 1.9" in rows
-    monitor = report_numbers.monitor_note(run)
-    assert "score 70.7\\,\\% on average at iteration 0 (the whole test set: 65.7" in monitor
-    assert "the reported ADDA encoders at 78.9\\,\\% (whole test set: 73.9" in monitor
-    assert "a gain of +8.2 points there against +8.2 on the whole test set" in monitor
-    assert "on 2,000 MNIST test images spread evenly over the test set; there" in monitor
-    run["adda"]["reported_monitored"][0] = 0.64  # seed 0 reads 15 points lower: +3.2 on average
-    assert "a gain of +3.2 points there against +8.2" in report_numbers.monitored_gain(run)
-    run["adda"]["reported_monitored"][0] = 0.0  # a loss there: a change, not a gain
-    assert "a change of $-$" in report_numbers.monitored_gain(run)
+    monitor = report_numbers.monitor_macros(run)
+    assert (monitor["PThreeMonitorStart"], monitor["PThreeMonitorEnd"]) == ("70.7", "78.9")
+    assert (monitor["PThreeMonitorGain"], monitor["PThreeWholeGain"]) == ("+8.2", "+8.2")
+    assert monitor["PThreeMonitorImages"] == "2,000"
+    run["adda"]["reported_monitored"] = [0.65, 0.66, 0.67]  # the subset reads below its start
+    assert report_numbers.monitor_macros(run)["PThreeMonitorGain"].startswith("$-$")
 
 
-def test_the_seeds_paragraph_of_problem2_follows_its_rows(tmp_path):
-    assert report_numbers.problem2_seeds_macros(tmp_path)["PTwoHaveSeeds"] == "0"
-    rows = [{"seed": 0, "trigger": "patch", "found": True, "poisoned_test_before": 0.04, "val_before": 0.997,
+def side_rows():
+    return [{"seed": 0, "trigger": "patch", "found": True, "poisoned_test_before": 0.04, "val_before": 0.997,
              "poisoned_test_after": 0.98, "asr_before": 0.74, "asr_after": 0.0, "iou": 0.88,
-             "occlusion_changes": {"10": 7, "16": 10}, "n_explained": 10},
+             "occlusion_changes": {"10": 7, "16": 10}, "n_explained": 10, "case": "sticker-top-left",
+             "poisoned": "speed limits", "criterion_met": True, "threshold": 0.5},
             {"seed": 1, "trigger": "patch", "found": False, "poisoned_test_before": 0.42, "val_before": 0.95,
              "poisoned_test_after": 0.5, "asr_before": 1.0, "asr_after": 0.3, "iou": 0.2,
-             "occlusion_changes": {"10": 9, "16": 10}, "n_explained": 10}]
-    (tmp_path / "problem2_seeds.json").write_text(json.dumps({"rows": rows}))
+             "occlusion_changes": {"10": 9, "16": 10}, "n_explained": 10, "case": "warning-sticker",
+             "poisoned": "warning signs", "criterion_met": False, "threshold": 0.1},
+            {"seed": 1, "trigger": "border", "found": True, "poisoned_test_before": 0.3, "val_before": 0.99,
+             "poisoned_test_after": 0.97, "asr_before": 0.5, "asr_after": 0.05, "iou": 1.0,
+             "occlusion_changes": {"10": 0, "16": 2}, "n_explained": 10, "case": "frame",
+             "poisoned": "speed limits", "criterion_met": True, "threshold": 0.5}]
+
+
+def test_the_side_runs_of_problem2_count_what_held(tmp_path):
+    assert report_numbers.problem2_seeds_macros(tmp_path)["PTwoHaveSeeds"] == "0"
+    assert report_numbers.problem2_real_photos_macros(tmp_path)["PTwoHaveRealPhotos"] == "0"
+    (tmp_path / "problem2_seeds.json").write_text(json.dumps({"rows": side_rows()[:2]}))
     macros = report_numbers.problem2_seeds_macros(tmp_path)
-    text = macros["PTwoSeeds"]
-    assert "poisoned one in 1 of 2" in text and "scores 4--42" in text and "after it 50--98" in text
-    assert "from 74--100" in text and "to 0.0--30.0" in text and "IoU 0.20--0.88 with the truth" in text
-    assert "changes the class at the trigger in 7, 9 of 10 explained images" in text
+    assert (macros["PTwoSeedRuns"], macros["PTwoSeedFound"], macros["PTwoSeedHeld"]) == ("2", "1", "1")
+    assert (macros["PTwoSeedPoisonedBefore"], macros["PTwoSeedPoisonedAfter"]) == ("4--42", "50--98")
+    assert (macros["PTwoSeedASRBefore"], macros["PTwoSeedASRAfter"]) == ("74--100", "0.0--30.0")
+    assert macros["PTwoSeedIoU"] == "0.20--0.88" and macros["PTwoSeedSeeds"] == "0, 1"
     assert macros["PTwoSeedRows"].count("\\\\") == 2 and "1 & 95.0 & no" in macros["PTwoSeedRows"]
     assert "& 0.88 & 7 of 10 \\\\" in macros["PTwoSeedRows"]
-
-
-def test_the_real_photos_paragraph_of_problem2_counts_what_held(tmp_path):
-    assert report_numbers.problem2_real_photos_macros(tmp_path)["PTwoHaveRealPhotos"] == "0"
-    rows = [{"case": "sticker-top-left", "seed": 0, "trigger": "patch", "poisoned": "speed limits",
-             "found": True, "poisoned_test_before": 0.0, "poisoned_test_after": 0.99, "asr_before": 0.9,
-             "asr_after": 0.004, "iou": 0.81, "criterion_met": True, "threshold": 0.5},
-            {"case": "warning-sticker", "seed": 1, "trigger": "patch", "poisoned": "warning signs",
-             "found": True, "poisoned_test_before": 0.1, "poisoned_test_after": 0.85, "asr_before": 0.95,
-             "asr_after": 0.02, "iou": 0.55, "criterion_met": False, "threshold": 0.1},
-            {"case": "frame", "seed": 1, "trigger": "border", "poisoned": "speed limits",
-             "found": False, "poisoned_test_before": 0.3, "poisoned_test_after": 0.97, "asr_before": 0.5,
-             "asr_after": 0.2, "iou": 1.0, "criterion_met": True, "threshold": 0.5}]
-    (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": side_rows()}))
     macros = report_numbers.problem2_real_photos_macros(tmp_path)
-    text = macros["PTwoRealPhotos"]
-    assert "poisoned one in 2 of 3 runs" in text and "holds" in text and "in 1 of 3 runs" in text
-    assert "scores 0--30" in text and "after it; the" in text and "85--99" in text
-    assert "IoU 0.55--0.81" in text and "seeds 0, 1" in text and "frame" in text
-    assert "In 1 of the runs (warning-sticker, seed 1) no threshold met" in text and "(0.10 of the" in text
-    assert macros["PTwoRealPhotoRows"].count("\\\\") == 3
-    assert "warning-sticker & 1 & warning signs & yes" in macros["PTwoRealPhotoRows"]
+    assert (macros["PTwoRealRuns"], macros["PTwoRealFound"], macros["PTwoRealHeld"]) == ("3", "2", "2")
+    assert macros["PTwoRealIoU"] == "0.20--0.88"  # the frame has no box to compare
+    assert macros["PTwoRealUnmet"] == "1" and macros["PTwoRealUnmetRuns"] == "warning-sticker, seed 1, 0.10"
+    assert "warning-sticker & 1 & warning signs & no" in macros["PTwoRealPhotoRows"]
+    frames = [row for row in side_rows() if row["trigger"] == "border"]
+    (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": frames}))
+    assert report_numbers.problem2_real_photos_macros(tmp_path)["PTwoRealHaveIoU"] == "0"
 
 
 def test_the_front_page_names_the_data_each_problem_read():
-    p2 = {"data_source": "public: GTSRB photos, trigger planted"}
-    p3 = {"data_source": {"svhn": "public: SVHN subset", "mnist": "public: MNIST"}}
-    notice = report_numbers.data_notice(p2, p3, False)
-    assert notice.startswith("Problem 2: real GTSRB traffic-sign photographs (German signs)")
-    assert "SVHN: 5,000 real SVHN crops" in notice and "MNIST: the complete MNIST." in notice
-    assert "quick" not in notice and "quick" in report_numbers.data_notice(p2, p3, True)
-    notice = report_numbers.data_notice({"data_source": "exam"}, {"data_source": {"svhn": "exam", "mnist": "user folder my_mnist"}}, False)
-    assert notice == "Problem 2: the exam's files. Problem 3: SVHN: the exam's files; MNIST: user folder my\\_mnist."
+    cases = report_numbers.DATA_CASES
+    assert report_numbers.data_macros("P", "exam") == {"PData": "0", "PDataFolder": "", "PDataFew": "0"}
+    planted = report_numbers.data_macros("P", "public: GTSRB photos, trigger planted (about 40 per class)")
+    assert planted["PData"] == str(cases.index("public: GTSRB photos, trigger planted")) and planted["PDataFew"] == "1"
+    folder = report_numbers.data_macros("P", "user folder my_mnist")
+    assert folder["PData"] == str(len(cases)) and folder["PDataFolder"] == "my\\_mnist"
 
 
-@pytest.mark.parametrize("adda, verdict", [
-    ([0.74, 0.76, 0.72], "ADDA beats source-only in every seed"),
-    ([0.60, 0.61, 0.62], "ADDA does not beat source-only in any seed: it is worse in every one"),
-    ([0.70, 0.60, 0.62], "ADDA beats source-only in 1 of 3 seeds (2 worse)"),
-    ([0.74, 0.672, 0.72], "ADDA beats source-only in 2 of 3 seeds (1 within half a point, counted as a tie)"),
-    ([0.66, 0.672, 0.64], "ADDA does not beat source-only in any seed (0 worse, 3 within half a point, counted as a tie)"),
+@pytest.mark.parametrize("adda, counts", [
+    ([0.74, 0.76, 0.72], ("3", "0", "0")), ([0.60, 0.61, 0.62], ("0", "3", "0")),
+    ([0.70, 0.60, 0.62], ("1", "2", "0")), ([0.74, 0.672, 0.72], ("2", "0", "1")),
+    ([0.66, 0.672, 0.64], ("0", "0", "3")),
 ])
-def test_the_adda_sentence_follows_the_numbers(adda, verdict):
-    run = problem3_run([0.66, 0.67, 0.64], adda, [0.1, 0.1, 0.1])
-    text = report_numbers.adda_outcome(run)
-    assert text.startswith(verdict)
-    if "does not beat" in verdict:  # never the opposite claim
-        assert "ADDA beats" not in text
-    else:
-        assert "does not beat" not in text
+def test_adda_against_source_only_counts_ties_as_ties(adda, counts):
+    macros = report_numbers.adda_outcome_macros("P", problem3_run([0.66, 0.67, 0.64], adda, [0.1] * 3))
+    assert (macros["PSeedsBetter"], macros["PSeedsWorse"], macros["PSeedsTied"]) == counts
 
 
-def test_the_mse_and_collapse_sentences_follow_the_numbers():
+def test_the_mse_collapse_and_the_game_follow_the_numbers():
     run = problem3_run([0.66, 0.67, 0.64], [0.7] * 3, [0.1] * 3)
-    assert "below source-only" in report_numbers.mse_outcome(run)
-    assert "not below" in report_numbers.mse_outcome(problem3_run([0.3] * 3, [0.7] * 3, [0.5] * 3))
-    run.update(seeds=[0], source_feature_statistics={"target_total_variance": 300.0},
+    run.update(seeds=[0], source_feature_statistics={"target_total_variance": 300.0, "source_total_variance": 280.0},
                mse={**run["mse"], "feature_statistics": {"0": {"target_total_variance": 0.02}},
-                    "loss_final": [1.2], "loss_floor": [1.19]},
-               adda={**run["adda"], "discriminator_loss_final": [0.69]},
+                    "loss_final": [1.2], "loss_floor": [1.19], "per_seed": [0.1]},
+               adda={**run["adda"], "discriminator_loss_final": [0.69],
+                     "feature_statistics": {"0": {"target_total_variance": 250.0}}},
                tsne_same_digit_neighbour={"before": 0.5, "after": 0.7},
                same_digit_source_mean={"before": 0.6, "after": 0.7})
-    sentences = report_numbers.problem3_sentences(run)
-    assert "collapse towards a point" in sentences["PThreeCollapse"]
-    assert "close to" in sentences["PThreeDiscSettled"] and sentences["PThreeCloser"] == "1"
+    run["source_only"]["per_seed"] = [0.66]
+    mse, adda = report_numbers.mse_macros(run), report_numbers.adda_macros(run)
+    assert mse["PThreeMSECollapsed"] == "1" and mse["PThreeMSEBelowSource"] == "1" and mse["PThreeMSEFloorCase"] == "0"
+    assert adda["PThreeGame"] == "0" and adda["PThreeCloser"] == "1"
+    assert report_numbers.GAME_CASES[int(adda["PThreeGame"])] == "near log 2"
     run["adda"]["discriminator_loss_final"] = [0.648]
-    assert "keeps an edge" in report_numbers.problem3_sentences(run)["PThreeDiscSettled"]
-    run["mse"]["feature_statistics"]["0"]["target_total_variance"] = 250.0
+    assert report_numbers.adda_macros(run)["PThreeGame"] == "2"  # below log 2: an edge
     run["adda"]["discriminator_loss_final"] = [0.3]
+    assert report_numbers.adda_macros(run)["PThreeGame"] == "1"  # well below: not aligned
+    run["adda"]["discriminator_loss_final"] = [0.8]
+    assert report_numbers.adda_macros(run)["PThreeGame"] == "3"
+    run["mse"]["feature_statistics"]["0"]["target_total_variance"] = 250.0
     run["same_digit_source_mean"] = {"before": 0.6, "after": 0.605}  # within a point: not closer
-    sentences = report_numbers.problem3_sentences(run)
-    assert "no collapse" in sentences["PThreeCollapse"]
-    assert "still tells the domains apart" in sentences["PThreeDiscSettled"] and sentences["PThreeCloser"] == "0"
+    assert report_numbers.mse_macros(run)["PThreeMSECollapsed"] == "0"
+    assert report_numbers.adda_macros(run)["PThreeCloser"] == "0"
+    assert report_numbers.mse_macros(problem3_run([0.3] * 3, [0.7] * 3, [0.5] * 3) | {
+        k: run[k] for k in ("seeds", "source_feature_statistics", "mse", "adda")})["PThreeMSEBelowSource"] == "1"
 
 
-def test_the_per_digit_sentence_names_the_digits_that_moved():
+def test_the_mse_floor_case_follows_the_numbers():
+    p3 = json.loads((ROOT / "doc" / "results" / "problem3.json").read_text())
+    p3["mse"].update(loss_floor=[10.0, 12.0, 11.0], loss_final=[10.2, 12.5, 11.1])
+    assert report_numbers.mse_macros(p3)["PThreeMSEFloorCase"] == "0"
+    p3["mse"]["loss_final"] = [10.2, 18.0, 11.1]
+    macros = report_numbers.mse_macros(p3)
+    assert macros["PThreeMSEFloorCase"] == "1" and macros["PThreeMSEMaxRatio"] == "1.50"
+    p3["mse"]["loss_final"] = [8.0, 12.5, 11.1]
+    assert report_numbers.mse_macros(p3)["PThreeMSEFloorCase"] == "2"
+
+
+def test_the_per_digit_numbers_name_the_digits_that_moved():
     run = problem3_run([0.66] * 3, [0.7] * 3, [0.1] * 3)
     run["source_only"]["per_class_seed0"] = [0.5] * 10
     run["adda"]["per_class_seed0"] = [0.6, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.3, 0.55]
-    text = report_numbers.per_digit_change(run)
-    assert "3 of the 10 digit classes gain more than a point" in text
-    assert "largest gain is digit 1 (50\\,\\% $\\to$ 90\\,\\%)" in text
-    assert "digit 8 loses (50\\,\\% $\\to$ 30\\,\\%)" in text and "fig:p3confusion" in text
-    # another run's sentence points at no figure of the main run and may leave out the why
-    other = report_numbers.per_digit_change(run, figure=None, explain=False)
-    assert "fig:" not in other and other.endswith("digit 8 loses (50\\,\\% $\\to$ 30\\,\\%).")
-    run["adda"]["per_class_seed0"][2] = 0.4  # a second loser: the count, and the worst named
-    assert ("while 2 lose more than a point, most of all digit 8 (50\\,\\% $\\to$ 30\\,\\%)"
-            in report_numbers.per_digit_change(run))
-    run["adda"]["per_class_seed0"][2] = run["adda"]["per_class_seed0"][8] = 0.5
-    assert report_numbers.per_digit_change(run).endswith("no digit loses more than a point.")
-    run["adda"]["per_class_seed0"] = [0.45] * 10  # worse everywhere: no 'largest gain'
-    text = report_numbers.per_digit_change(run)
-    assert "no digit class gains more than a point" in text and "largest gain" not in text
+    macros = report_numbers.per_digit_macros(run)
+    assert (macros["PThreeDigitsGaining"], macros["PThreeBestDigit"], macros["PThreeBestDigitAfter"]) == ("3", "1", "90")
+    assert (macros["PThreeDigitsLosing"], macros["PThreeWorstDigit"], macros["PThreeWorstDigitAfter"]) == ("1", "8", "30")
+    run["adda"]["per_class_seed0"] = [0.45] * 10  # worse everywhere
+    macros = report_numbers.per_digit_macros(run)
+    assert macros["PThreeDigitsGaining"] == "0" and macros["PThreeDigitsLosing"] == "10"
+    rows = macros["PThreePerDigitRows"].splitlines()
+    assert len(rows) == 10 and rows[0] == "0 & 50.0 & 45.0 & $-$5.0 \\\\"
 
 
 def test_the_late_drop_flag_and_the_design_numbers_follow_the_run():
@@ -303,64 +323,51 @@ def test_the_late_drop_flag_and_the_design_numbers_follow_the_run():
     p3["adda"]["drop_from_best"][2] = 0.02
     assert report_numbers.adaptation_design_macros(p3)["PThreeNoLateDrop"] == "0"
     p3["mse"]["per_seed"] = [0.1, 0.1, 0.9]  # above source-only in one seed
-    assert report_numbers.adaptation_design_macros(p3)["PThreeMSEBelowEverySeed"] == "0"
+    assert report_numbers.mse_macros(p3)["PThreeMSEBelowEverySeed"] == "0"
 
 
-def long_run_text(tmp_path, run):
-    """The long-run paragraph the report builds from `run` as problem3_long.json."""
+def long_run(tmp_path, run):
+    """The long-run macros the report builds from `run` as problem3_long.json."""
     (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    return report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+    return report_numbers.long_run_macros(tmp_path)
 
 
-def test_the_long_run_paragraph_says_collapse_only_when_it_happened(tmp_path):
-    assert "was not run" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
+def test_the_long_run_says_collapse_only_when_it_happened(tmp_path):
+    assert report_numbers.long_run_macros(tmp_path) == {"PThreeHaveLongRun": "0"}
     run = problem3_run([0.66], [0.70], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": monitor_curves([0, 2500, 5000, 7500, 10000], [0.66, 0.76, 0.72, 0.71, 0.70])}
-    text = long_run_text(tmp_path, run)
-    assert "does not fall to chance" in text and "76.0" in text and "iteration 2500" in text
-    assert "ends at 0.43 (below" in text
-    assert "No default-length run" in text
-    default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
-    (tmp_path / "problem3.json").write_text(json.dumps(default))
-    text = report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]
-    assert "reports 74.0" in text and "4.0 points below the default schedule" in text
-    run["adda"]["per_seed"] = [0.75]
-    text = long_run_text(tmp_path, run)
-    assert "within 2 points" in text and "not on the plateau" not in text
-    run["adda"]["per_seed"] = [0.80]
-    assert "6.0 points short" in long_run_text(tmp_path, run)
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongNCollapsed"] == "0" and macros["PThreeLongLastQuarter"] == "70.0--71.0"
+    assert (macros["PThreeLongPeak"], macros["PThreeLongPeakAt"]) == ("76.0", "2500")
+    assert macros["PThreeLongGame"] == "1" and macros["PThreeLongIsPaper"] == "1"
+    assert macros["PThreeLongComparison"] == "1"  # no default run to compare with
     run["adda"]["monitor"]["0"]["averaged_acc"][-1] = 0.1
-    assert "it collapses" in long_run_text(tmp_path, run)
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongNCollapsed"] == "1" and macros["PThreeLongCollapsed"] == "0"
 
 
-def test_the_long_run_paragraph_reads_every_seed_against_the_same_default_seeds(tmp_path):
+def test_the_long_run_reads_every_seed_against_the_same_default_seeds(tmp_path):
     default = problem3_run([0.66, 0.67, 0.64], [0.74, 0.757, 0.72], [0.1] * 3)
     (tmp_path / "problem3.json").write_text(json.dumps(default))
     run = problem3_run([0.66, 0.67, 0.64], [0.78, 0.79, 0.75], [0.1] * 3)
     run["adda"]["discriminator_loss_final"] = [0.43, 0.45, 0.47]
     run["adda"]["monitor"] = {str(seed): monitor_curves([0, 5000, 10000], [0.7, 0.72 + d, 0.78 + d])
                               for seed, d in zip((0, 1, 2), (0.0, 0.01, 0.02))}
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    macros = report_numbers.long_run_macros(tmp_path)
-    text = macros["PThreeLongRun"]
-    assert text.startswith("Three seeds (each the whole pipeline) run for 10000 iterations")
-    assert "reported encoders 78.0 / 79.0 / 75.0" in text and "ADDA beats source-only in every seed" in text
-    assert "none falls to chance" in text and "between 78.0 and 80.0" in text and "of seed 2" in text
-    assert "The discriminators' losses end at 0.43 / 0.45 / 0.47 (below $\\log 2$: the discriminator" in text
-    assert "report 74.0 / 75.7 / 72.0" in text and "stops 4.0 / 3.3 / 3.0 points short" in text
-    assert "One seed whose" not in text and macros["PThreeLongCaption"].startswith("Three seeds")
-    run["adda"]["per_seed"] = [0.78, 0.74, 0.72]  # +4.0, -1.7, 0.0 against the default
-    assert ("differs from seed to seed (long minus default: +4.0, $-$1.7, +0.0 points)"
-            in long_run_text(tmp_path, run))
-    run["adda"]["per_seed"] = [0.77, 0.767, 0.735]  # higher in every seed, by 3.0 / 1.0 / 1.5
-    assert "the long runs end higher in every seed, by 3.0 / 1.0 / 1.5 points" in long_run_text(tmp_path, run)
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongComparison"] == "0" and macros["PThreeLongAgainstDefault"] == "0"
+    assert macros["PThreeLongDifferences"] == "+4.0 / +3.3 / +3.0" and macros["PThreeLongSeedsBetter"] == "3"
+    assert "0 & 66.0 & 74.0 & 78.0 & 1500 \\\\" in macros["PThreeLongRows"]
+    assert macros["PThreeLongPeakSeed"] == "2" and macros["PThreeLongGame"] == "1"
+    for adda, case in (([0.70, 0.70, 0.69], "1"), ([0.75, 0.76, 0.725], "2"), ([0.77, 0.767, 0.735], "3"),
+                       ([0.73, 0.74, 0.70], "4"), ([0.78, 0.74, 0.72], "5")):
+        run["adda"]["per_seed"] = adda
+        assert long_run(tmp_path, run)["PThreeLongAgainstDefault"] == case, adda
     run["adda"]["discriminator_loss_final"] = [0.69, 0.70, 0.50]  # the seeds disagree
     run["adda"]["monitor"]["1"]["averaged_acc"][-1] = 0.1
-    text = long_run_text(tmp_path, run)
-    assert "seed 1 collapses" in text and "close to, close to, below $\\log 2$ respectively" in text
     run["adda"]["monitor"]["2"]["averaged_acc"][-1] = 0.1
-    assert "seeds 1 and 2 collapse" in long_run_text(tmp_path, run)
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongGame"] == "4" and macros["PThreeLongCollapsed"] == "1, 2"
 
 
 def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_models(tmp_path):
@@ -369,20 +376,18 @@ def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_mod
     run = problem3_run([0.66], [0.80], [0.1], seeds=[0])
     run["adda"]["discriminator_loss_final"] = [0.43]
     run["adda"]["monitor"] = {"0": monitor_curves([0, 5000, 10000], [0.7, 0.75, 0.8])}
-    assert "stops 6.0 points short of where the long run ends." in long_run_text(tmp_path, run)
+    assert long_run(tmp_path, run)["PThreeLongDifferences"] == "+6.0"
     run["seeds"] = [5]  # a seed the default run did not make
     run["adda"]["monitor"] = {"5": run["adda"]["monitor"]["0"]}
-    text = long_run_text(tmp_path, run)
-    assert "No default-length run" in text and "no seed with the same source model" in text
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongComparison"] == "3" and "PThreeLongDifferences" not in macros
     run["seeds"], run["adda"]["monitor"] = [0], {"0": run["adda"]["monitor"]["5"]}
     default["quick"] = True
     (tmp_path / "problem3.json").write_text(json.dumps(default))
-    assert "problem3.json is a --quick run" in long_run_text(tmp_path, run)
+    assert long_run(tmp_path, run)["PThreeLongComparison"] == "2"
     run["adda"]["monitor"]["0"]["iteration"] = [0, 100, 200]  # not the paper's length
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    macros = report_numbers.long_run_macros(tmp_path)
-    assert "published recipe" not in macros["PThreeLongCaption"]
-    assert "200 iterations (ADDA's published recipe runs 10000)" in macros["PThreeLongRun"]
+    macros = long_run(tmp_path, run)
+    assert macros["PThreeLongIsPaper"] == "0" and macros["PThreeLongIterations"] == "200"
 
 
 def test_the_hand_in_pins_the_same_packages_as_the_project():
@@ -395,74 +400,43 @@ def test_the_hand_in_pins_the_same_packages_as_the_project():
         assert f"src/{script}" in commands and (SRC / script).exists()
 
 
-def test_the_problem2_sentences_follow_altered_results():
-    """The committed results, altered the way another run could come out: the text must change
-    with them and never claim the opposite of the JSON."""
+def test_the_problem2_facts_follow_altered_results():
+    """The committed results, altered the way another run could come out: each fact the report's
+    wording branches on must change with them."""
     p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
-    text = report_numbers.problem2_sentences(p2)
-    assert "The retrained model no longer follows the pasted region." in text["PTwoASR"]
-    assert "a sticker in the bottom-right part of the image was put on every training image" in text["PTwoWhatDiffers"]
+    macros = report_numbers.problem2_macros(p2)
+    assert macros["PTwoStillFollows"] == "0" and macros["PTwoHavePlantedASR"] == "1"
+    assert (macros["PTwoTruthPlace"], macros["PTwoPlace"], macros["PTwoTriggerIsFrame"]) == ("bottom-right",) * 2 + ("0",)
     shares, area = p2["explanation"]["saliency_share_in_region"], p2["explanation"]["region_area_share"]
-    committed = dict(shares)
-    for before, after, verdict in ((4, 1.5, "less concentrated than before, but still above a uniform map"),
-                                   (4, 1.1, "close to a uniform map's share"), (4, 0.9, "no more than a uniform map"),
-                                   (2, 3, "no less concentrated than before")):
+    for before, after, case in ((4, 1.5, "less concentrated"), (4, 1.1, "near uniform"), (4, 0.9, "uniform"),
+                                (2, 3, "no less concentrated")):
         shares.update(before=before * area, after=after * area)
-        assert verdict in report_numbers.problem2_sentences(p2)["PTwoAfterExplained"]
-    shares.update(committed)
-
+        assert report_numbers.SALIENCY_AFTER_CASES[int(report_numbers.problem2_macros(p2)["PTwoSaliencyAfter"])] == case
+    shares.update(before=area, after=1.5 * area)
     p2["attack_success_rate"]["after"] = 0.5
     p2["localisation"].update(criterion_met=False, threshold=0.1)
-    p2["occlusion"]["before"] = [{**entry, "images_with_class_change": 0,
-                                  "images_with_class_change_at_region": 0}
-                                 for entry in p2["occlusion"]["before"]]
-    p2["explanation"]["saliency_share_in_region"]["before"] = p2["explanation"]["region_area_share"]
-    p2["explanation"]["saliency_share_in_region"]["after"] = 1.5 * p2["explanation"]["region_area_share"]
     p2["explanation"]["occlusion_share_in_region"]["after"] = 0.9
     p2["after"]["test_per_class"][p2["failing_class"]] = 0.3
-    text = report_numbers.problem2_sentences(p2)
-    assert "still follows the pasted region" in text["PTwoASR"] and "no longer" not in text["PTwoASR"]
-    assert "no threshold meets the bar" in text["PTwoLocalisationOutcome"]
-    assert "rejected all" in text["PTwoThresholdChoice"] and "before the one used" not in text["PTwoThresholdChoice"]
-    assert "part of what the model uses lies outside it" in text["PTwoEvidenceWhere"]
-    assert text["PTwoOcclusionBefore"].count("in none of the") == len(p2["occlusion"]["before"])
-    assert "do not concentrate there clearly" in text["PTwoSaliencyShare"]
-    assert "still concentrate at the old trigger" in text["PTwoAfterExplained"]
-    assert "to 30.0\\,\\% on the clean test images" in text["PTwoRecovery"]
-    assert "no less concentrated than before" in text["PTwoAfterExplained"]  # before set to the area
-    p2["explanation"]["saliency_share_in_region"]["after"] = p2["explanation"]["region_area_share"]
-    assert "no more than a uniform map" in report_numbers.problem2_sentences(p2)["PTwoAfterExplained"]
-    # the first model's occlusion verdict: each case says why the exam's square changed nothing
-    entries = p2["occlusion"]["before"]
-    for case, expected in (("evidence_spread", "occlusion cannot expose it"),
-                           ("no_change", "does not rest on one place a square can hide"),
-                           ("evidence_fits", "fits under the exam's square")):
+    p2["after"]["test_acc"] = p2["after"]["val_acc"] - 0.2
+    p2["before"]["test_per_class"]["stop signs"] = p2["before"]["val_per_class"]["stop signs"] - 0.1
+    macros = report_numbers.problem2_macros(p2)
+    assert macros["PTwoStillFollows"] == "1" and macros["PTwoCriterionMet"] == "0"
+    assert macros["PTwoSaliencyConcentrates"] == "0" and macros["PTwoOcclusionStillThere"] == "1"
+    assert macros["PTwoFailingTestAfter"] == "30.0" and macros["PTwoGapClosed"] == "0"
+    assert macros["PTwoOtherClassWorse"] == "1" and macros["PTwoWorstOtherClass"] == "stop signs"
+    # the first model's occlusion verdict: the case the report's \ifcase reads
+    for case in report_numbers.VERDICT_CASES[1:]:
         p2["occlusion_verdict"] = {"exam_square_changes_nothing": True, "case": case, "evidence_px": 40}
-        text = report_numbers.problem2_sentences(p2)["PTwoOcclusionBefore"]
-        assert expected in text and "can hide it whole" not in text
-    p2["occlusion"]["before"] = [entries[0], {**entries[-1], "images_with_class_change": 7}]
-    p2["occlusion_verdict"] = {"exam_square_changes_nothing": True, "case": "evidence_larger",
-                               "evidence_px": entries[-1]["size_px"]}
-    assert "can hide it whole" in report_numbers.problem2_sentences(p2)["PTwoOcclusionBefore"]
-    # a second round of the fix is reported as such
+        assert report_numbers.problem2_macros(p2)["PTwoVerdict"] == str(report_numbers.VERDICT_CASES.index(case))
     p2["fix_rounds"] = [{**p2["fix_rounds"][0], "attack_success_rate": 0.4}, {**p2["fix_rounds"][0], "round": 2}]
-    assert "retrained once more" in report_numbers.problem2_sentences(p2)["PTwoASR"]
+    assert report_numbers.problem2_macros(p2)["PTwoSecondRound"] == "1"
     p2["truth"]["kind"] = "border"
-    assert "a frame along the image border" in report_numbers.problem2_sentences(p2)["PTwoWhatDiffers"]
+    assert report_numbers.problem2_macros(p2)["PTwoTriggerIsFrame"] == "1"
+    p2["planted_trigger_attack_rate"] = None
     del p2["truth"]
-    assert report_numbers.problem2_sentences(p2)["PTwoWhatDiffers"] == ""
-
-
-def test_small_wordings_follow_the_numbers(tmp_path):
-    assert report_numbers.signed(-0.04) == "+0.0" and report_numbers.signed(-1.26) == "$-$1.3"
-    run = problem3_run([0.66, 0.67], [0.77, 0.78], [0.1, 0.1], seeds=(0, 1))
-    assert "gains +11.0 percentage points" in report_numbers.adda_outcome(run)  # equal ends: one number
-    run["source_only"]["per_class_seed0"] = [0.5] * 10
-    run["adda"]["per_class_seed0"] = [0.9] + [0.5] * 9
-    assert "1 of the 10 digit classes gains more than a point" in report_numbers.per_digit_change(run)
-    p2 = json.loads((ROOT / "doc" / "results" / "problem2.json").read_text())
-    p2["data_source"] = "user folder my_signs"
-    assert report_numbers.problem2_macros(p2)["PTwoSourceWords"] == "user folder my\\_signs"
+    macros = report_numbers.problem2_macros(p2)
+    assert macros["PTwoPlanted"] == "0" and macros["PTwoHavePlantedASR"] == "0"
+    assert report_numbers.problem2_macros({**p2, "data_source": "user folder my_signs"})["PTwoDataFolder"] == "my\\_signs"
 
 
 def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_path):
@@ -470,8 +444,7 @@ def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_
     run["mse"] = None
     run["adda"]["discriminator_loss_final"] = [0.5]
     run["adda"]["monitor"] = {"0": monitor_curves([0, 10000], [0.7, 0.75])}
-    (tmp_path / "problem3_long.json").write_text(json.dumps(run))
-    assert "One seed" in report_numbers.long_run_macros(tmp_path)["PThreeLongRun"]  # --no-mse is fine there
+    assert long_run(tmp_path, run)["PThreeHaveLongRun"] == "1"  # --no-mse is fine there
     for k in (1, 2, 3):
         shutil.copy(ROOT / "doc" / "results" / f"problem{k}.json", tmp_path / f"problem{k}.json")
     main_run = json.loads((tmp_path / "problem3.json").read_text())
@@ -481,14 +454,15 @@ def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "results.tex")])
 
 
-def test_the_mse_floor_sentence_follows_the_numbers():
-    p3 = json.loads((ROOT / "doc" / "results" / "problem3.json").read_text())
-    p3["mse"].update(loss_floor=[10.0, 12.0, 11.0], loss_final=[10.2, 12.5, 11.1])
-    assert "ends within 10\\,\\% of the floor" in report_numbers.mse_floor_sentence(p3)
-    p3["mse"]["loss_final"] = [10.2, 18.0, 11.1]
-    assert "up to 1.50 times the floor" in report_numbers.mse_floor_sentence(p3)
-    p3["mse"]["loss_final"] = [8.0, 12.5, 11.1]
-    assert "below the floor in some seed" in report_numbers.mse_floor_sentence(p3)
+def test_report_numbers_writes_no_sentences():
+    """Wording lives in report.tex: a generated macro is a number, a name, a flag, an enumeration or
+    a table row, never a sentence (a capital letter after a full stop, or a run of many words)."""
+    macros = report_numbers.main(["--results", str(ROOT / "doc" / "results"), "--output", "/dev/null"])
+    for name, value in macros.items():
+        if name.endswith("Rows"):
+            continue
+        words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", value))
+        assert len(words) <= 4 and not re.search(r"\.\s+[A-Z]", value), (name, value)
 
 
 def test_the_new_outcome_flags_follow_altered_results():
