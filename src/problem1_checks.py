@@ -455,7 +455,7 @@ def plot_xavier_vs_he(curves, out):
             ax.semilogy(np.arange(1, len(forward) + 1), forward, label=f"{name} (x{ratio:.2f}/layer)")
         ax.set_title(init)
         ax.set_xlabel("layer l")
-        below(ax)
+        below(ax, columns=1)
     axes[0].set_ylabel("Var(y_l)")
     save_figure(fig, out, "p1_xavier_vs_he")
 

@@ -1233,9 +1233,9 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
 def colour_bar(fig, shown, cax, label=None):
     cax.axis("on")
     bar = fig.colorbar(shown, cax=cax)
-    bar.ax.tick_params(labelsize=report_points(fig, 7.5))
+    bar.ax.tick_params(labelsize=report_points(fig, 8.5))
     if label:
-        bar.set_label(label, fontsize=report_points(fig, 8))
+        bar.set_label(label, fontsize=report_points(fig, 8.5))
 
 
 def plot_saliency(images, saliency, out, name, title):
@@ -1381,13 +1381,15 @@ def plot_localisation(localised, example, out):
 
 def plot_before_after(images, before, after, target_index, target_name, region_mask, out):
     """Saliency and the largest square's drop of p(true class), before and after the fix, each on
-    one colour scale (the drop on the scale of every occlusion figure)."""
+    one colour scale (the drop on the scale of every occlusion figure), for the first five of the
+    explained images: one block, panels large enough to read (the occlusion figures show all)."""
     occ_before, occ_after = before.occlusions[-1], after.occlusions[-1]
     size = occ_before["size_px"]
     rows = ["image", "saliency before", "saliency after", f"{size}x{size}: drop of p({target_name}) before",
             f"{size}x{size}: drop of p({target_name}) after"]
     side = images.shape[-1]
-    fig, axes, bars = image_grid(len(rows), len(images), per_row=5)  # two blocks: panels large enough to read
+    images = images[:5]
+    fig, axes, bars = image_grid(len(rows), len(images))
     sal_before, sal_after = relative_saliency(before.saliency), relative_saliency(after.saliency)
     for k, image in enumerate(images):
         show(axes[0, k], image)
@@ -1404,21 +1406,22 @@ def plot_before_after(images, before, after, target_index, target_name, region_m
         colour_bar(fig, sal, bar, "share of max")
     for bar in bars[3::len(rows)]:  # the first occlusion row of each block
         drop_colour_bar(fig, occ, bar)
-    fig.suptitle("the same training images, explained before and after the fix",
+    fig.suptitle("five of the explained training images, before and after the fix",
                  fontsize=report_points(fig, 10))
     save_figure(fig, out, "p2_before_after_explanations")
 
 
 def plot_class_models(before, after, setup, failing_index, region_mask):
-    """Each class's class model visualisation (2a) as an image (de-standardised), before and after
-    the fix; one stretch per model (its five images share one range, the optimum's scale being set by
-    lambda), so that the images of one row compare; the failing class's panels carry 2f's region."""
+    """Each class's class model visualisation (2a) as an image, before and after the fix: its
+    deviation from the mean colour (the image at rest), amplified by one factor per model (the
+    deviation's 99.5th percentile reaches the display's range; the optimum's scale is set by lambda),
+    so that the five images of a row compare; the failing class's panels carry 2f's region."""
     fig, axes = plt.subplots(2, len(setup.classes), figsize=(1.3 * len(setup.classes) + 0.9, 3.0))
     for row, (when, images) in enumerate((("before", before), ("after", after))):
-        model_pixels = images * setup.std.view(1, 3, 1, 1) + setup.mean.view(1, 3, 1, 1)
-        low, high = model_pixels.min(), model_pixels.max()
-        for k, image in enumerate(model_pixels):
-            pixels = (image - low) / (high - low).clamp(min=1e-12)
+        deviation = images * setup.std.view(1, 3, 1, 1)  # in the 0-1 range of the pixels
+        scale = torch.quantile(deviation.abs().flatten(), 0.995).clamp(min=1e-12)
+        for k, image in enumerate(deviation):
+            pixels = (setup.mean.view(3, 1, 1) + 0.5 * image / scale).clamp(0, 1)
             axes[row, k].imshow(pixels.permute(1, 2, 0).numpy())
             bare(axes[row, k])
             if k == failing_index:

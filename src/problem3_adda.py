@@ -892,7 +892,7 @@ def plot_source_curves(sources, out):
 def plot_confusion(matrix, title, out, name):
     fig, ax = plt.subplots(figsize=(3.4, 3.0))  # printed at about this width, two side by side
     # each digit's accuracy on the diagonal: the report's text quotes them
-    shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], every_cell=False, fontsize=7)
+    shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], every_cell=False, fontsize=8)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images")
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
@@ -913,7 +913,7 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
     can differ from them."""
     # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
     # Without the MSE panel, the two legends below need the room of a wider gap.
-    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(7.4 if mse_runs else 6.8, 3.4),
+    fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(7.4 if mse_runs else 6.8, 3.0),
                              gridspec_kw={"wspace": 0.5 if mse_runs else 0.75})
     if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
         axes = [axes[0], None, axes[1]]

@@ -588,3 +588,20 @@ def test_the_alternative_fix_neutralises_only_the_failing_class(tmp_path):
     for path, label in samples:
         pixels = np.array(Image.open(path))
         assert (pixels[0, 0] == 7).all() == (label == 1)
+
+
+def test_the_crop_parts_cut_the_image_into_disjoint_pieces_and_count_each_map_once():
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[40:48, 40:48] = True
+    parts = p2.crop_parts(mask)
+    stacked = np.stack(list(parts.values())).astype(int)
+    assert (stacked.sum(0) == 1).all()  # every pixel in exactly one part
+    assert parts["centre"][32, 32] and parts["outer band"][0, 0] and parts["ring"][10, 10]
+    assert not parts["ring"][44, 44]  # the region is taken out of the band it lies in
+    saliency = torch.zeros(1, 64, 64)
+    saliency[0, 44, 44], saliency[0, 32, 32] = 3.0, 1.0  # three quarters at the old trigger's place
+    explanations = SimpleNamespace(saliency=saliency, occlusion={"attribution": saliency})
+    shares = p2.evidence_by_part(explanations, explanations, mask)
+    assert shares["saliency"]["after"]["old trigger region"] == pytest.approx(0.75)
+    assert shares["saliency"]["before"]["centre"] == pytest.approx(0.25)
+    assert sum(shares["area"].values()) == pytest.approx(1.0)

@@ -390,6 +390,18 @@ def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_mod
     assert macros["PThreeLongIsPaper"] == "0" and macros["PThreeLongIterations"] == "200"
 
 
+def test_the_plain_adda_run_is_read_when_made(tmp_path):
+    assert report_numbers.plain_adda_macros(tmp_path) == {"PThreeHavePlain": "0"}
+    run = problem3_run([0.66, 0.67, 0.64], [0.60, 0.75, 0.64], [0.1] * 3)
+    run["adda"].update(raw_final_acc=[0.6, 0.7, 0.6], drop_from_best=[0.1, 0.0, 0.02], best_monitored=[0.75, 0.8, 0.7],
+                       distance_from_source=[0.30, 0.35, 0.32], discriminator_loss_final=[0.2, 0.3, 0.25])
+    (tmp_path / "problem3_plain.json").write_text(json.dumps(run))
+    macros = report_numbers.plain_adda_macros(tmp_path)
+    assert macros["PThreeHavePlain"] == "1" and macros["PThreePlainPerSeed"] == "60.0 / 75.0 / 64.0"
+    assert (macros["PThreePlainSeedsBetter"], macros["PThreePlainSeedsWorse"], macros["PThreePlainSeedsTied"]) == ("1", "1", "1")
+    assert macros["PThreePlainDistance"] == "30.0--35.0" and macros["PThreePlainGame"] == "1"
+
+
 def test_the_hand_in_pins_the_same_packages_as_the_project():
     def pins(path):
         return sorted(line.strip() for line in path.read_text().splitlines()
