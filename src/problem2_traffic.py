@@ -961,9 +961,21 @@ def attack_success_rate(model, setup, failing_index, mask, source_images):
     others = images[labels != failing_index]
     generator = torch.Generator().manual_seed(setup.args.seed)
     donors = source_images[torch.randint(len(source_images), (len(others),), generator=generator)]
-    pasted = torch.where(torch.from_numpy(mask), donors, others)
-    predictions = batched_outputs(model, standardise(pasted, setup.mean, setup.std)).argmax(1)
+    return share_called_failing(model, setup, failing_index, torch.where(torch.from_numpy(mask), donors, others))
+
+
+def share_called_failing(model, setup, failing_index, images):
+    """The share of `images` (uint8) that the model calls the failing class."""
+    predictions = batched_outputs(model, standardise(images, setup.mean, setup.std)).argmax(1)
     return float((predictions == failing_index).float().mean())
+
+
+def retrain(setup, name, samples):
+    """A fresh ResNet-18, 2b's recipe and split, trained on the modified training files `samples`
+    and evaluated on the original, clean test images."""
+    data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
+    model, history = train_classifier(name, data, setup)
+    return TrainedClassifier(model, history, evaluate(model, data, setup.mean, setup.std))
 
 
 def failing_class_only_fix(setup, failing, fix, triggered):
@@ -975,9 +987,8 @@ def failing_class_only_fix(setup, failing, fix, triggered):
     mask = fix.localised["mask"]
     samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
                                       checkpoint_key(setup), only_label=failing.index)
-    data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
-    model, _ = train_classifier("after_failing_class_only", data, setup)
-    report = evaluate(model, data, setup.mean, setup.std)
+    alternative = retrain(setup, "after_failing_class_only", samples)
+    model, report = alternative.model, alternative.report
     grey = torch.tensor(fix.fill_colour, dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, *mask.shape)
     result = {"fixed_data_dir": str(fixed_dir), "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"],
               "failing_test_acc": report["test"]["per_class"][failing.name],
@@ -1008,9 +1019,8 @@ def answer_2g(setup, first_model, failing, fix):
             fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-enlarged")
             samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
                                               checkpoint_key(setup))
-        fixed_data = load_data(setup.args.data_dir, setup.args.image_size, setup.args.seed, samples)
-        model, history = train_classifier("after" if round_number == 1 else "after2", fixed_data, setup)
-        report = evaluate(model, fixed_data, setup.mean, setup.std)  # test: the original, clean images
+        retrained = retrain(setup, "after" if round_number == 1 else "after2", samples)
+        model, history, report = retrained.model, retrained.history, retrained.report
         asr_after = attack_success_rate(model, setup, failing.index, mask, triggered)
         control = attack_success_rate(model, setup, failing.index, mask, clean)
         rounds.append({"round": round_number, "region_area_share": float(mask.mean()),
@@ -1035,7 +1045,7 @@ def answer_2g(setup, first_model, failing, fix):
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
     plot_accuracy_before_after(first_model.report, report, setup.classes, failing.name, setup.out)
     alternative = failing_class_only_fix(setup, failing, fix, triggered)
-    return Retrained(TrainedClassifier(model, history, report), mask, rounds, asr, fixed_dir, alternative)
+    return Retrained(retrained, mask, rounds, asr, fixed_dir, alternative)
 
 
 # ==================================================================================================
@@ -1402,11 +1412,9 @@ def plot_before_after(images, before, after, target_index, target_name, region_m
             bare(ax, side)
     for row, label in enumerate(rows):
         row_label(axes[row], label.replace(": ", ":\n"))
-    for bar in bars[1::len(rows)]:  # the first saliency row of each block
-        colour_bar(fig, sal, bar, "share of max")
-    for bar in bars[3::len(rows)]:  # the first occlusion row of each block
-        drop_colour_bar(fig, occ, bar)
-    fig.suptitle("five of the explained training images, before and after the fix",
+    colour_bar(fig, sal, bars[1], "share of max")  # beside the first saliency row
+    drop_colour_bar(fig, occ, bars[3])  # beside the first occlusion row
+    fig.suptitle(f"{len(images)} of the explained training images, before and after the fix",
                  fontsize=report_points(fig, 10))
     save_figure(fig, out, "p2_before_after_explanations")
 
@@ -1473,8 +1481,7 @@ def planted_trigger_attack_rate(model, setup, failing_index, truth):
     painted = torch.stack([torch.from_numpy(np.array(apply_trigger(Image.fromarray(image.permute(1, 2, 0).numpy()),
                                                                    truth))).permute(2, 0, 1)
                            for image in images[labels != failing_index]])
-    predictions = batched_outputs(model, standardise(painted, setup.mean, setup.std)).argmax(1)
-    return float((predictions == failing_index).float().mean())
+    return share_called_failing(model, setup, failing_index, painted)
 
 
 CROP_PARTS = {"centre": (0.25, 0.75), "ring": (0.1, 0.9), "outer band": (0.0, 1.0)}  # nested squares

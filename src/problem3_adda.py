@@ -406,10 +406,16 @@ def accuracy(encoder, classifier, split):
     return (predict(encoder, classifier, split[0]) == split[1]).float().mean().item()
 
 
+def encoder_from_state(state, args, device):
+    """A feature extractor C1-F6 with the weights of `state` (a source or adapted encoder)."""
+    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
+    encoder.load_state_dict(state)
+    return encoder
+
+
 def load_source(source, args, device):
     """The frozen source encoder M_s and classifier C (dashed in the exam's Fig. 2)."""
-    encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
-    encoder.load_state_dict(source["encoder"])
+    encoder = encoder_from_state(source["encoder"], args, device)
     classifier = nn.Linear(encoder.feature_dim, 10).to(device)
     classifier.load_state_dict(source["classifier"])
     for module in (encoder, classifier):
@@ -522,8 +528,8 @@ class SourceOnMnist:
 
 def answer_3b(setup, sources):
     """Each seed's source model on the MNIST test set, and on the same images with inverted polarity
-    (255 - x: light digits on dark become dark on light, as most house numbers are), a test of the
-    domain gap's explanation, read after the fact and used to choose nothing. The first seed's
+    (255 - x: MNIST's light digits on dark become dark on light), a test of the domain gap's
+    explanation, read after the fact and used to choose nothing. The first seed's
     feature spread on MNIST next to SVHN's (the reference line of the feature-spread figure)."""
     images, labels = setup.mnist["test"]
     reports, inverted = {}, {}
@@ -537,9 +543,8 @@ def answer_3b(setup, sources):
     plot_confusion(reports[first_seed]["confusion"], f"source only on MNIST (seed {first_seed}): "
                    f"{reports[first_seed]['acc']:.1%}", setup.out, "p3_confusion_source_only")
     encoder, _ = load_source(sources.runs[first_seed], setup.args, setup.device)
-    monitored = spread_subset(len(setup.mnist["test"][1]), setup.args.monitor_images)  # adapt()'s images
-    spread = feature_statistics(features(encoder, setup.mnist["test"][0][monitored]),
-                                features(encoder, setup.svhn["test"][0][:2000]))
+    spread = feature_statistics(features(encoder, monitored_mnist(setup)[0]),
+                                features(encoder, svhn_reference(setup)))
     return SourceOnMnist(reports, inverted, spread)
 
 
@@ -588,6 +593,19 @@ def soft_neighbourhood_density(probabilities, temperature=0.05):
     return float(torch.special.entr(similarity.softmax(1)).sum(1).mean())
 
 
+def monitored_mnist(setup):
+    """The MNIST test images (and labels) the curves are read on: --monitor-images of them, spread
+    evenly over the test set."""
+    images, labels = setup.mnist["test"]
+    subset = spread_subset(len(labels), setup.args.monitor_images)
+    return images[subset], labels[subset]
+
+
+def svhn_reference(setup):
+    """The SVHN test images whose source features the feature spread is measured against."""
+    return setup.svhn["test"][0][:2000]
+
+
 def adapt(name, seed, source, setup, step_class):
     """From the source encoder, train a target encoder M_t (initialised from M_s) for a fixed number
     of iterations with `step_class(target_encoder, optimiser, penalty, lr_factor, args)`, a callable
@@ -619,11 +637,10 @@ def adapt(name, seed, source, setup, step_class):
     generator = torch.Generator().manual_seed(seed)
     source_batches = shuffled_batches(len(svhn["train"][1]), args.batch_size, generator)
     target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
-    monitor_subset = spread_subset(len(mnist["test"][1]), args.monitor_images)
-    monitor_images, monitor_labels = mnist["test"][0][monitor_subset], mnist["test"][1][monitor_subset]
+    monitor_images, monitor_labels = monitored_mnist(setup)
     validation_images = mnist["train"][0][spread_subset(len(mnist["train"][1]), args.monitor_images)]
     chosen = {"snd": -math.inf}
-    source_reference = features(source_encoder, svhn["test"][0][:2000])
+    source_reference = features(source_encoder, svhn_reference(setup))
     curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "averaged_acc": [],
               "target_total_variance": [], "distance_from_source": [], "snd": []}
 
@@ -763,8 +780,7 @@ def same_digit_source_mean(source_encoder_state, target_encoder_state, setup):
     MNIST test features whose nearest SVHN class mean (of the SVHN test features, source encoder) is
     their own digit's, before (source encoder) and after (adapted encoder)."""
     svhn, mnist = setup.svhn, setup.mnist
-    encoder = WideLeNetEncoder(setup.args.conv_widths, setup.args.fc_widths).to(setup.device)
-    encoder.load_state_dict(source_encoder_state)
+    encoder = encoder_from_state(source_encoder_state, setup.args, setup.device)
     source_features, source_labels = features(encoder, svhn["test"][0]), svhn["test"][1]
     digits = torch.unique(source_labels)
     means = torch.stack([source_features[source_labels == digit].mean(0) for digit in digits])
@@ -780,9 +796,8 @@ def tsne_embeddings(source_encoder_state, target_encoder_state, setup):
     """t-SNE (sklearn) of the first SVHN and MNIST test images' features, before (source encoder on
     both) and after ADDA (source encoder on SVHN, adapted encoder on MNIST)."""
     svhn, mnist = setup.svhn, setup.mnist
-    encoder = WideLeNetEncoder(setup.args.conv_widths, setup.args.fc_widths).to(setup.device)
+    encoder = encoder_from_state(source_encoder_state, setup.args, setup.device)
     n = min(300 if setup.args.quick else 700, len(svhn["test"][1]), len(mnist["test"][1]))
-    encoder.load_state_dict(source_encoder_state)
     source_features = features(encoder, svhn["test"][0][:n])
     domains = np.r_[np.zeros(n), np.ones(n)]
     labels = np.r_[svhn["test"][1][:n].numpy(), mnist["test"][1][:n].numpy()]

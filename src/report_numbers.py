@@ -9,6 +9,7 @@ around them. Run by `make report`.
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from utils import UserError, run_main
@@ -29,6 +30,7 @@ FLOOR_CASES = ("near the floor", "above the floor", "below the floor in some see
 LONG_AGAINST_DEFAULT_CASES = ("higher by more than 2 points", "lower by more than 2 points",
                               "within 2 points", "higher in every seed", "lower in every seed", "mixed")
 LONG_COMPARISON_CASES = ("compared", "other data", "quick or not", "no shared source model")
+SPLIT_CASES = ("grouped by physical sign", "names do not tell the sign", "a class with fewer than five signs")
 
 
 # ==================================================================================================
@@ -181,7 +183,7 @@ def problem2_setting_macros(p2):
     return {"PTwoFailingClass": p2["failing_class"],
             **data_macros("PTwo", p2["data_source"]),
             "PTwoGroupedSplit": flag("grouped" in p2["split"]),
-            "PTwoSplitReason": tex_escape(p2["split_reason"] or ""),
+            **split_reason_macros(p2["split_reason"]),
             "PTwoNTrain": str(p2["n_images"]["train"]), "PTwoNVal": str(p2["n_images"]["val"]),
             "PTwoNTest": str(p2["n_images"]["test"]), "PTwoImageSize": str(p2["image_size"]),
             "PTwoEpochs": str(arguments["epochs"]), "PTwoLearningRate": f"{arguments['lr']:g}",
@@ -193,6 +195,19 @@ def problem2_setting_macros(p2):
             "PTwoClassModelSteps": str(p2["class_model_settings"]["steps"]),
             "PTwoClassModelLambda": f"{p2['class_model_settings']['l2_weight']:g}",
             "PTwoClassModelLr": f"{p2['class_model_settings']['lr']:g}"}
+
+
+SPLIT_REASON = re.compile(r"class (.+) has only (\d+) physical signs, fewer than 5")
+
+
+def split_reason_macros(reason):
+    """Why the split could not be grouped by physical sign (problem2_traffic.split_train_val), as an
+    enumeration (SPLIT_CASES; the class with too few signs named, with its count)."""
+    few = SPLIT_REASON.fullmatch(reason or "")
+    if reason and reason != "the file names do not tell the physical sign" and not few:
+        raise UserError(f"problem2.json: split_reason {reason!r} is not one report.tex words")
+    return {"PTwoSplitCase": "0" if not reason else "2" if few else "1",
+            "PTwoSplitFewestClass": tex_escape(few[1]) if few else "", "PTwoSplitFewestSigns": few[2] if few else ""}
 
 
 def problem2_test_macros(p2):
@@ -227,8 +242,8 @@ def localisation_macros(p2):
     core = loc["core_box"]
     width, height = (round((core[2] - core[0]) * size), round((core[3] - core[1]) * size))
     rejected = [c for c in loc["candidates"] if not c["met"]]
-    return {"PTwoBox": box_text(loc["box"]), "PTwoPlace": place_in_image(loc["box"]),
-            "PTwoBoxArea": pct((loc["box"][2] - loc["box"][0]) * (loc["box"][3] - loc["box"][1])),
+    return {"PTwoBox": box_text(core), "PTwoPlace": place_in_image(core),
+            "PTwoBoxArea": pct((core[2] - core[0]) * (core[3] - core[1])),
             "PTwoEvidenceWidthPx": str(width), "PTwoEvidenceHeightPx": str(height),
             "PTwoEvidenceUnderSquare": flag(max(width, height) <= p2["occlusion"]["before"][0]["size_px"]),
             "PTwoEdgeBandPx": str(loc["edge_band_px"]), "PTwoMargin": str(loc["margin_px"]),
@@ -236,10 +251,10 @@ def localisation_macros(p2):
             "PTwoRegionArea": pct(p2["explanation"]["region_area_share"]),
             "PTwoCriterionMet": flag(loc["criterion_met"]), "PTwoThreshold": f"{loc['threshold']:.2f}",
             "PTwoLowestThreshold": f"{min(c['threshold'] for c in loc['candidates']):.2f}",
-            "PTwoNThresholds": str(len(loc["candidates"])), "PTwoNRejected": str(len(rejected)),
+            "PTwoNRejected": str(len(rejected)),
             "PTwoStillRecognised": pct(loc["still_recognised"]),
             "PTwoCleanNeutralised": pct(loc["clean_test_neutralised"]),
-            "PTwoCleanRecall": pct(loc["clean_test_recall"]), "PTwoTolerance": pct(loc["tolerance"])}
+            "PTwoCleanRecall": pct(loc["clean_test_recall"])}
 
 
 def occlusion_macros(p2):
@@ -280,6 +295,7 @@ def retraining_macros(p2):
     return {"PTwoTrainAccAfter": pct(after["train_acc"]), "PTwoValAccAfter": pct(after["val_acc"]),
             "PTwoTestAccAfter": pct(after["test_acc"]), "PTwoFailingTestAfter": pct(after["test_per_class"][failing]),
             "PTwoGapAfter": pct(abs(gap)), "PTwoGapClosed": flag(abs(gap) <= 0.05),
+            "PTwoTestBelowVal": flag(gap > 0),
             "PTwoASRBefore": pct(asr["before"]), "PTwoASRAfter": pct(asr["after"]),
             "PTwoASRControlBefore": pct(asr["control_before"]), "PTwoASRControlAfter": pct(asr["control_after"]),
             "PTwoASRBar": pct(asr["bar"], 0), "PTwoStillFollows": flag(asr["after"] > asr["bar"]),
@@ -307,6 +323,8 @@ def explanation_macros(p2):
               "PTwoSaliencyConcentrates": flag(saliency["before"] >= 2 * area),
               "PTwoSaliencyAfter": str(case),
               "PTwoSaliencyImagesBefore": str(share["saliency_images_concentrated"]["before"]),
+              "PTwoSaliencyEveryImage": flag(share["saliency_images_concentrated"]["before"]
+                                             == len(p2["explained_train_files"])),
               "PTwoSaliencyImagesAfter": str(share["saliency_images_concentrated"]["after"]),
               "PTwoOcclusionShareBefore": pct(occlusion["before"]), "PTwoOcclusionShareAfter": pct(occlusion["after"]),
               "PTwoOcclusionRatioAfter": f"{occlusion['after'] / area:.2f}",
@@ -343,7 +361,8 @@ def crop_part_macros(by_part):
     density = {part: occlusion["after"][part] / area[part] for part in CROP_PART_MACROS if area[part] > 0}
     macros["PTwoOccCentreDensest"] = flag(max(density, key=density.get) == "centre")
     sign = (saliency["after"]["centre"] + saliency["after"]["ring"]) / (area["centre"] + area["ring"])
-    macros["PTwoSignOverBackground"] = flag(sign > saliency["after"]["outer band"] / area["outer band"])
+    background = saliency["after"]["outer band"] / area["outer band"] if area["outer band"] > 0 else 0.0
+    macros["PTwoSignOverBackground"] = flag(sign > background)
     return macros
 
 
@@ -352,12 +371,12 @@ def truth_macros(p2):
     truth = p2.get("truth")
     if not truth:
         return {"PTwoPlanted": "0", "PTwoTriggerIsFrame": "0", "PTwoPoisonedClass": "", "PTwoTriggerPx": "",
-                "PTwoTruthBox": "", "PTwoTruthPlace": "", "PTwoIoU": "", "PTwoPoisonedFound": "0"}
+                "PTwoTruthBox": "", "PTwoTruthPlace": "", "PTwoIoU": ""}
     return {"PTwoPlanted": "1", "PTwoTriggerIsFrame": flag(truth["kind"] == "border"),
             "PTwoPoisonedClass": tex_escape(truth["poisoned_class"]),
             "PTwoTriggerPx": str(round((truth["box"][2] - truth["box"][0]) * p2["image_size"])),
             "PTwoTruthBox": box_text(truth["box"]), "PTwoTruthPlace": place_in_image(truth["box"]),
-            "PTwoIoU": f"{p2['trigger_iou']:.2f}", "PTwoPoisonedFound": flag(p2["poisoned_class_found"])}
+            "PTwoIoU": f"{p2['trigger_iou']:.2f}"}
 
 
 # ==================================================================================================
@@ -393,7 +412,8 @@ def side_run_macros(prefix, rows):
             f"{prefix}ASRBefore": accuracy_range([r["asr_before"] for r in rows], 0),
             f"{prefix}ASRAfter": accuracy_range([r["asr_after"] for r in rows], 1),
             f"{prefix}HaveIoU": flag(ious), f"{prefix}IoU": value_range(ious, 2) if ious else "",
-            f"{prefix}Seeds": ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in rows))}
+            f"{prefix}Seeds": ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in rows)),
+            f"{prefix}NSeeds": str(len({r["seed"] for r in rows}))}
 
 
 def problem2_seeds_macros(results_dir):
@@ -545,7 +565,8 @@ def adda_macros(p3):
 def adaptation_design_macros(p3):
     """The adaptation's settings and the measurements of its curves: which reading SND chose, the
     final encoders beside it, how far each seed's reported encoder reads below the best monitored
-    reading of its own run, where the game ends."""
+    reading of its own run, how far the encoders moved, the discriminator's accuracy and the encoder's
+    loss at the start and the end."""
     adda, settings = p3["adda"], p3["adda"]["settings"]
     drops, gains = adda["drop_from_best"], adda["gain_per_seed"]
     return {"PThreeDiscLr": f"{settings['lr_discriminator']:g}",
@@ -598,16 +619,15 @@ def monitored_start_end(run):
             sum(run["adda"]["reported_monitored"]) / len(seeds))
 
 
-def monitor_macros(p3, prefix="PThree"):
+def monitor_macros(p3):
     """The monitored subset's readings against the whole test set's: the curves are read on fewer
     images, and their levels and gain differ from the reported accuracies."""
     start, end = monitored_start_end(p3)
     # From the printed (rounded) percentages, so that the text adds up.
     there = float(pct(end)) - float(pct(start))
-    return {f"{prefix}MonitorImages": f"{min(p3['arguments']['monitor_images'], p3['n_images']['mnist_test']):,}",
-            f"{prefix}MonitorStart": pct(start), f"{prefix}MonitorEnd": pct(end),
-            f"{prefix}MonitorGain": signed(there),
-            f"{prefix}WholeGain": signed(float(pct(p3["adda"]["mean"])) - float(pct(p3["source_only_mnist_acc"])))}
+    return {"PThreeMonitorImages": f"{min(p3['arguments']['monitor_images'], p3['n_images']['mnist_test']):,}",
+            "PThreeMonitorStart": pct(start), "PThreeMonitorEnd": pct(end), "PThreeMonitorGain": signed(there),
+            "PThreeWholeGain": signed(float(pct(p3["adda"]["mean"])) - float(pct(p3["source_only_mnist_acc"])))}
 
 
 # ==================================================================================================
@@ -641,7 +661,7 @@ def long_run_macros(results_dir):
               "PThreeLongPeak": pct(peak), "PThreeLongPeakAt": str(-minus_peak_at), "PThreeLongPeakSeed": peak_seed,
               "PThreeLongDiscLosses": " / ".join(f"{loss:.2f}" for loss in run["adda"]["discriminator_loss_final"]),
               "PThreeLongGame": str(games.pop()) if len(games) == 1 else "4",  # 4: the seeds end differently
-              "PThreeLongComparison": str(comparison), **monitor_macros(run, "PThreeLong")}
+              "PThreeLongComparison": str(comparison)}
     rows = []
     for seed, source, adda, chosen in zip(seeds, run["source_only"]["per_seed"], run["adda"]["per_seed"],
                                           run["adda"]["chosen_iteration"]):
@@ -680,12 +700,21 @@ def plain_adda_macros(results_dir):
     if run is None:
         return {"PThreeHavePlain": "0"}
     adda, main_run = run["adda"], optional_results(results_dir, "problem3")
+    settings = adda["settings"]
+    if settings["anchor_distance"] != 0 or settings["average_horizon"] != 0 or settings["lr_discriminator_ratio"] != 1:
+        raise UserError(f"{results_dir / 'problem3_plain.json'}: not made without the L2-SP penalty, the "
+                        f"averaging and the faster discriminator (see `make problem3-plain`)")
     losses = adda["discriminator_loss_final"]
     same_sources = (main_run is not None and main_run["seeds"] == run["seeds"] and all(
         abs(a - b) < 1e-6 for a, b in zip(main_run["source_only"]["per_seed"], run["source_only"]["per_seed"])))
     return {"PThreeHavePlain": "1", "PThreePlainMean": pct(adda["mean"]), "PThreePlainStd": pct(adda["std"]),
             "PThreePlainSameSources": flag(same_sources),
             "PThreePlainHigher": flag(same_sources and adda["mean"] >= main_run["adda"]["mean"]),
+            # without the settings, the encoders move farther and the game ends nearer log 2
+            "PThreePlainFarther": flag(same_sources and min(adda["distance_from_source"])
+                                       > max(main_run["adda"]["distance_from_source"])),
+            "PThreePlainNearerBalance": flag(same_sources and abs(sum(losses) / len(losses) - math.log(2)) < abs(
+                sum(main_run["adda"]["discriminator_loss_final"]) / len(losses) - math.log(2))),
             "PThreePlainPerSeed": per_seed(adda["per_seed"]), "PThreePlainRawFinal": per_seed(adda["raw_final_acc"]),
             "PThreePlainSourceOnly": per_seed(run["source_only"]["per_seed"]),
             "PThreePlainSeeds": ", ".join(map(str, run["seeds"])), "PThreePlainNSeeds": str(len(run["seeds"])),
@@ -737,6 +766,7 @@ def main(argv=None):
                  long_run_macros(args.results), robustness_macros(args.results),
                  plain_adda_macros(args.results)):
         macros.update(part)
+    macros["PTwoHaveSideRuns"] = flag("1" in (macros["PTwoHaveSeeds"], macros["PTwoHaveRealPhotos"]))
     lines = ["% Generated by src/report_numbers.py from doc/results/*.json: do not edit."]
     lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]
     args.output.write_text("\n".join(lines) + "\n")

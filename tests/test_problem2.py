@@ -605,3 +605,24 @@ def test_the_crop_parts_cut_the_image_into_disjoint_pieces_and_count_each_map_on
     assert shares["saliency"]["after"]["old trigger region"] == pytest.approx(0.75)
     assert shares["saliency"]["before"]["centre"] == pytest.approx(0.25)
     assert sum(shares["area"].values()) == pytest.approx(1.0)
+
+
+def test_the_crop_parts_of_a_frame_leave_an_empty_outer_band_and_the_shares_stay_finite():
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[:8], mask[-8:], mask[:, :8], mask[:, -8:] = True, True, True, True  # a frame's band
+    parts = p2.crop_parts(mask)
+    assert not parts["outer band"].any() and (np.stack(list(parts.values())).sum(0) == 1).all()
+    maps = torch.rand(2, 64, 64)
+    explanations = SimpleNamespace(saliency=maps, occlusion={"attribution": maps})
+    shares = p2.evidence_by_part(explanations, explanations, mask)
+    assert shares["saliency"]["before"]["outer band"] == 0.0
+    assert sum(shares["saliency"]["after"].values()) == pytest.approx(1.0)
+
+
+def test_the_evidence_colour_is_the_mean_colour_inside_the_box_per_group():
+    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    images[:2, 0, 4:8, 4:8] = 200  # the failing class: red in the lower right
+    images[2:, 2, 4:8, 4:8] = 100  # the others: some blue there
+    setup = SimpleNamespace(data={"train": (images, torch.tensor([1, 1, 0, 2]))}, args=SimpleNamespace(image_size=8))
+    colour = p2.evidence_colour(setup, 1, {"core_box": [0.5, 0.5, 1.0, 1.0]})
+    assert colour == {"failing_class": [200, 0, 0], "other_classes": [0, 0, 100]}

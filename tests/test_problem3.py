@@ -500,7 +500,7 @@ def test_same_digit_source_mean_counts_features_nearest_their_own_digit():
     """SVHN test images that are 4 copies of one image per digit have that image's feature as the
     digit's mean; MNIST images equal to them (in grey) lie on their own digit's mean: share 1. With
     every MNIST label moved to the next digit, the share is 0."""
-    args, device = tiny_arguments(), torch.device("cpu")
+    args = tiny_arguments()
     generator = torch.Generator().manual_seed(0)
     one_per_digit = torch.randint(0, 256, (10, 1, 32, 32), dtype=torch.uint8, generator=generator)
     images = one_per_digit.repeat(4, 1, 1, 1)

@@ -98,28 +98,88 @@ def robustness_rows(drops):
              "monitor": {"0": curve(0.7), "1": curve(0.6)}} for name, drop in zip(("fewer crops", "longer"), drops)]
 
 
-def test_every_branch_of_the_wording_compiles(built_report, tmp_path):
-    """report.tex's conditionals, each taken the other way (a flag flipped, an enumeration one case
-    on, a count set to zero), still build: a branch no run has taken yet is no broken text."""
-    doc = tmp_path / "doc"
-    shutil.copytree(built_report[0], doc)
-    source = (doc / "report.tex").read_text()
-    branched = set(re.findall(r"\\if(?:num|case)\\([A-Za-z]+)", source))
-    assert {"PTwoStillFollows", "PTwoVerdict", "PThreeGame"} <= branched
+SIDE_RUNS = ("problem2_seeds", "problem3_long", "problem3_robustness", "problem3_plain")
+SIDE_FIGURES = ("p3_long_curves.pdf", "p3_robustness_curves.pdf", "p3_plain_curves.pdf")
+
+
+def enumerations():
+    r"""report.tex's \ifcase enumerations and the report_numbers tuples that list their cases."""
+    rn = report_numbers
+    return {"Data": rn.DATA_CASES + ("a user folder",),  # \DataWords{PTwo} reads \PTwoData, ...
+            "PTwoVerdict": rn.VERDICT_CASES,
+            "PTwoSaliencyAfter": rn.SALIENCY_AFTER_CASES, "PTwoSplitCase": rn.SPLIT_CASES,
+            "PThreeGame": rn.GAME_CASES, "PThreePlainGame": rn.GAME_CASES,
+            "PThreeLongGame": rn.GAME_CASES + ("seeds differ",), "PThreeMSEFloorCase": rn.FLOOR_CASES,
+            "PThreeLongAgainstDefault": rn.LONG_AGAINST_DEFAULT_CASES,
+            "PThreeLongComparison": rn.LONG_COMPARISON_CASES}
+
+
+def ifcase_counts(source):
+    r"""For each \ifcase\NAME in `source`: how many cases it words (its \or's plus one, plus its
+    \else), counted at its own depth of the \if.../\fi nesting."""
+    counts, stack = {}, []
+    for token in re.finditer(r"\\(ifnum|ifcase)(?![A-Za-z])(\\[A-Za-z]+)?|\\(or|else|fi)(?![A-Za-z])", source):
+        if token[1]:
+            stack.append([token[1], (token[2] or "")[1:], 1])
+        elif token[3] == "fi":
+            kind, name, cases = stack.pop()
+            if kind == "ifcase" and name:  # \DataWords' \ifcase\csname #1Data\endcsname
+                counts.setdefault("Data" if name == "csname" else name, set()).add(cases)
+        elif stack[-1][0] == "ifcase":
+            stack[-1][2] += 1
+    assert not stack, "unbalanced \\if.../\\fi in report.tex"
+    return counts
+
+
+def test_each_ifcase_words_every_case_its_enumeration_lists():
+    counts = ifcase_counts((ROOT / "doc" / "report.tex").read_text())
+    for name, cases in enumerations().items():
+        assert counts.get(name) == {len(cases)}, (name, counts.get(name), len(cases))
+    assert set(counts) <= set(enumerations())  # no \ifcase on an undocumented macro
+
+
+def build_with(doc, change):
+    """Build the report in `doc` with results.tex's numeric macros passed through `change(name,
+    value)`; the PDF's text."""
     lines = []
     for line in (doc / "results.tex").read_text().splitlines():
         match = re.match(r"\\newcommand\{\\([A-Za-z]+)\}\{(\d+)\}$", line)
-        if match and match[1] in branched and "Have" not in match[1]:  # a side run's macros need its file
-            value = int(match[2])
-            line = f"\\newcommand{{\\{match[1]}}}{{{1 - value if value in (0, 1) else 0}}}"
+        if match:
+            line = f"\\newcommand{{\\{match[1]}}}{{{change(match[1], int(match[2]))}}}"
         lines.append(line)
     (doc / "results.tex").write_text("\n".join(lines) + "\n")
-    build = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
+    build = subprocess.run(["latexmk", "-pdf", "-gg", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
                            cwd=doc, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout[-3000:]
-    text = subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
+    return subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
                           check=True).stdout
+
+
+def test_every_branch_of_the_wording_compiles(built_report, tmp_path):
+    """report.tex's conditionals taken the other way still build, with the side runs' paragraphs in:
+    once with every flag flipped (a count set to zero), once with every enumeration at each of its
+    other cases in turn (two builds cycle through up to three cases)."""
+    doc = tmp_path / "doc"
+    shutil.copytree(built_report[0], doc)
+    for name in SIDE_RUNS:
+        shutil.copy(ROOT / "doc" / "results" / f"{name}.json", doc / "results")
+    (doc / "results" / "problem2_real_photos.json").write_text(json.dumps({"rows": side_rows()}))
+    for figure in SIDE_FIGURES:
+        shutil.copy(ROOT / "doc" / "figures" / figure, doc / "figures")
+    report_numbers.main(["--results", str(doc / "results"), "--output", str(doc / "results.tex")])
+    source = (doc / "report.tex").read_text()
+    flags = set(re.findall(r"\\ifnum\\([A-Za-z]+)", source))
+    assert {"PTwoStillFollows", "PThreePlainHigher", "PThreeHaveLongRun"} <= flags
+    cases = {name: len(listed) for name, listed in enumerations().items()}
+    cases |= {f"{prefix}Data": cases["Data"] for prefix in ("PTwo", "PThreeSVHN", "PThreeMNIST", "PThreeLongSVHN")}
+    pristine = (doc / "results.tex").read_text()
+    text = build_with(doc, lambda name, value: (1 - value if value in (0, 1) else 0)
+                      if name in flags and not name.startswith(("PTwoHave", "PThreeHave")) else value)
     assert "??" not in text
+    for shift in (1, 2):
+        (doc / "results.tex").write_text(pristine)
+        text = build_with(doc, lambda name, value: (value + shift) % cases[name] if name in cases else value)
+        assert "??" not in text
 
 
 def test_the_robustness_macros_follow_the_rows(tmp_path):
@@ -392,14 +452,40 @@ def test_the_long_run_is_compared_only_with_a_default_run_of_the_same_source_mod
 
 def test_the_plain_adda_run_is_read_when_made(tmp_path):
     assert report_numbers.plain_adda_macros(tmp_path) == {"PThreeHavePlain": "0"}
+    main_run = problem3_run([0.66, 0.67, 0.64], [0.70, 0.72, 0.66], [0.1] * 3)
+    main_run["adda"].update(distance_from_source=[0.08, 0.09, 0.1], discriminator_loss_final=[0.35, 0.4, 0.38])
     run = problem3_run([0.66, 0.67, 0.64], [0.60, 0.75, 0.64], [0.1] * 3)
     run["adda"].update(raw_final_acc=[0.6, 0.7, 0.6], drop_from_best=[0.1, 0.0, 0.02], best_monitored=[0.75, 0.8, 0.7],
-                       distance_from_source=[0.30, 0.35, 0.32], discriminator_loss_final=[0.2, 0.3, 0.25])
+                       distance_from_source=[0.30, 0.35, 0.32], discriminator_loss_final=[0.2, 0.3, 0.25],
+                       settings={"iterations": 1500, "anchor_distance": 0, "average_horizon": 0,
+                                 "lr_discriminator_ratio": 1.0})
     (tmp_path / "problem3_plain.json").write_text(json.dumps(run))
     macros = report_numbers.plain_adda_macros(tmp_path)
     assert macros["PThreeHavePlain"] == "1" and macros["PThreePlainPerSeed"] == "60.0 / 75.0 / 64.0"
     assert (macros["PThreePlainSeedsBetter"], macros["PThreePlainSeedsWorse"], macros["PThreePlainSeedsTied"]) == ("1", "1", "1")
     assert macros["PThreePlainDistance"] == "30.0--35.0" and macros["PThreePlainGame"] == "1"
+    assert macros["PThreePlainSameSources"] == "0"  # no main run to compare with
+    (tmp_path / "problem3.json").write_text(json.dumps(main_run))
+    macros = report_numbers.plain_adda_macros(tmp_path)
+    assert (macros["PThreePlainSameSources"], macros["PThreePlainHigher"], macros["PThreePlainFarther"]) == ("1", "0", "1")
+    assert macros["PThreePlainNearerBalance"] == "0"  # 0.25 lies farther from log 2 than 0.38
+    run["adda"].update(discriminator_loss_final=[0.6, 0.65, 0.7], per_seed=[0.75, 0.75, 0.7], mean=0.733)
+    (tmp_path / "problem3_plain.json").write_text(json.dumps(run))
+    macros = report_numbers.plain_adda_macros(tmp_path)
+    assert (macros["PThreePlainHigher"], macros["PThreePlainNearerBalance"]) == ("1", "1")
+    run["adda"]["settings"]["anchor_distance"] = 0.1  # made with the penalty: not the plain run
+    (tmp_path / "problem3_plain.json").write_text(json.dumps(run))
+    with pytest.raises(report_numbers.UserError, match="problem3_plain.json: not made without"):
+        report_numbers.plain_adda_macros(tmp_path)
+
+
+def test_the_split_reason_is_an_enumeration():
+    assert report_numbers.split_reason_macros(None)["PTwoSplitCase"] == "0"
+    assert report_numbers.split_reason_macros("the file names do not tell the physical sign")["PTwoSplitCase"] == "1"
+    few = report_numbers.split_reason_macros("class stop signs has only 3 physical signs, fewer than 5")
+    assert (few["PTwoSplitCase"], few["PTwoSplitFewestClass"], few["PTwoSplitFewestSigns"]) == ("2", "stop signs", "3")
+    with pytest.raises(report_numbers.UserError, match="split_reason"):
+        report_numbers.split_reason_macros("some other reason")
 
 
 def test_the_hand_in_pins_the_same_packages_as_the_project():
@@ -466,15 +552,20 @@ def test_a_run_without_the_mse_variant_is_refused_where_the_report_needs_it(tmp_
         report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "results.tex")])
 
 
-def test_report_numbers_writes_no_sentences():
-    """Wording lives in report.tex: a generated macro is a number, a name, a flag, an enumeration or
-    a table row, never a sentence (a capital letter after a full stop, or a run of many words)."""
-    macros = report_numbers.main(["--results", str(ROOT / "doc" / "results"), "--output", "/dev/null"])
+def test_report_numbers_writes_no_sentences(tmp_path):
+    """Wording lives in report.tex: a generated macro is a number, a name, a flag, an enumeration, a
+    list of short facts or a table row, never a sentence (a capital letter after a full stop, or a
+    run of more than four words), for the committed results with every side run."""
+    for path in (ROOT / "doc" / "results").glob("*.json"):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "problem2_real_photos.json").write_text(json.dumps({"rows": side_rows() + side_rows()}))
+    macros = report_numbers.main(["--results", str(tmp_path), "--output", str(tmp_path / "results.tex")])
     for name, value in macros.items():
         if name.endswith("Rows"):
             continue
-        words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", value))
-        assert len(words) <= 4 and not re.search(r"\.\s+[A-Z]", value), (name, value)
+        for item in re.split(r"[;,] ", value):  # a list's items each
+            words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", item))
+            assert len(words) <= 4 and not re.search(r"\.\s+[A-Z]", value), (name, value)
 
 
 def test_the_new_outcome_flags_follow_altered_results():
