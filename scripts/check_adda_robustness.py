@@ -60,7 +60,8 @@ def plot_curves(rows, out):
         ax.set_title(f"{row['variant']}\n(SVHN test {100 * sum(row['svhn_test_acc']) / len(row['svhn_test_acc']):.0f} %)", fontsize=9)
         ax.set_xlabel("iteration")
     axes[0][0].set_ylabel("MNIST accuracy\n(monitored images)")
-    axes[0][0].legend(fontsize=8, frameon=False, loc="lower right")
+    axes[0][0].legend(fontsize=9, frameon=False, ncol=len(rows[0]["monitor"]), loc="upper center",
+                      bbox_to_anchor=(0.5 * len(rows) + 0.05 * (len(rows) - 1), -0.25))  # below the panels
     return save_figure(fig, out, "p3_robustness_curves")
 
 

@@ -426,7 +426,7 @@ def check_draws(name, draws, predicted, tolerance, relative=False):
 
 def below(ax, columns=2):
     """The legend under the panel, off the curves."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=columns, fontsize=9.5, frameon=False)
 
 
 def plot_he(curves, out):
@@ -463,7 +463,7 @@ def plot_xavier_vs_he(curves, out):
 def plot_bernoulli_kl(out):
     grid = np.linspace(0.005, 0.995, 199)
     p, q = np.meshgrid(grid, grid, indexing="ij")
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.1))
     image = axes[0].imshow(np.log10(bernoulli_kl(p, q).T + 1e-4), origin="lower",
                            extent=[0, 1, 0, 1], cmap="magma")
     axes[0].set_xlabel("p")
@@ -481,14 +481,14 @@ def plot_bernoulli_kl(out):
     axes[1].set_ylim(0, 3)
     axes[1].set_xlabel("p (solid) or q (dashed)")
     axes[1].set_title("asymmetric, and unbounded as q $\\to$ 0 or 1")
-    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    axes[1].legend(fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     save_figure(fig, out, "p1_bernoulli_kl")
 
 
 def plot_gan_optimum(out):
     p_data = P_DATA.pdf(X_GRID)
     p_g = P_G_APART.pdf(X_GRID)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(8.2, 3.4))
     axes[0].plot(X_GRID, p_data, label="p_data = N(0, 1)")
     axes[0].plot(X_GRID, p_g, label="p_g = N(1.5, 0.7^2)")
     axes[0].plot(X_GRID, optimal_discriminator(p_data, p_g), "k", label="D*(x)")
@@ -496,13 +496,13 @@ def plot_gan_optimum(out):
                  ms=3, color="tab:red", label="numerical argmax")
     axes[0].set_xlim(-4, 5)
     axes[0].set_title("generator not converged")
-    below(axes[0])
+    below(axes[0], columns=1)
     axes[1].plot(X_GRID, p_data, label="p_data = p_g")
     axes[1].plot(X_GRID, optimal_discriminator(p_data, p_data), "k", label="D*(x) = 1/2")
     axes[1].set_xlim(-4, 4)
     axes[1].set_ylim(0, 1)
     axes[1].set_title("converged: p_g = p_data")
-    below(axes[1])
+    below(axes[1], columns=1)
     constant_d = np.linspace(0.01, 0.99, 197)
     values = [value_function(p_data, p_data, np.full_like(p_data, d)) for d in constant_d]
     axes[2].plot(constant_d, values)
@@ -512,7 +512,7 @@ def plot_gan_optimum(out):
     axes[2].set_ylabel("V(G, D)")
     axes[2].set_ylim(-5, 0)
     axes[2].set_title("V against D when p_g = p_data")
-    below(axes[2])
+    below(axes[2], columns=1)
     save_figure(fig, out, "p1_gan_optimum")
 
 

@@ -1169,11 +1169,11 @@ def plot_failing_class(setup, report, failing, count=6):
         show(axes[0, col], data["train"][0][i])
     for col, i in enumerate(wrong):
         show(axes[1, col], data["test"][0][i])
-        axes[1, col].set_title(f"-> {short_name(setup.classes[predictions[i]])}", fontsize=8.5, color="red")
-    axes[0, 0].set_ylabel("training\nimages", fontsize=9, rotation=0, ha="right", va="center")
-    axes[1, 0].set_ylabel("test images\nmisclassified", fontsize=9, rotation=0, ha="right", va="center")
-    fig.suptitle(f"'{short_name(failing.name)}': training images and misclassified test images "
-                 f"(title: the first model's prediction)", fontsize=9.5)
+        axes[1, col].set_xlabel(f"-> {short_name(setup.classes[predictions[i]])}", fontsize=10, color="red")
+    axes[0, 0].set_ylabel("training\nimages", fontsize=10, rotation=0, ha="right", va="center")
+    axes[1, 0].set_ylabel("test images\nmisclassified", fontsize=10, rotation=0, ha="right", va="center")
+    fig.suptitle(f"'{short_name(failing.name)}': training images, and misclassified test images\n"
+                 f"with the first model's prediction below each", fontsize=10)
     save_figure(fig, setup.out, "p2_failing_class")
 
 
@@ -1214,7 +1214,7 @@ def report_points(fig, size):
 def row_label(axes_row, text):
     """Label a row of panels where it starts in the figure (each block of image_grid)."""
     for ax in (ax for ax in axes_row if ax.get_subplotspec().is_first_col()):
-        ax.set_ylabel(text, fontsize=report_points(ax.figure, 8.5), rotation=0, ha="right", va="center")
+        ax.set_ylabel(text, fontsize=report_points(ax.figure, 10), rotation=0, ha="right", va="center")
 
 
 def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
@@ -1243,9 +1243,9 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
 def colour_bar(fig, shown, cax, label=None):
     cax.axis("on")
     bar = fig.colorbar(shown, cax=cax)
-    bar.ax.tick_params(labelsize=report_points(fig, 8.5))
+    bar.ax.tick_params(labelsize=report_points(fig, 9.5))
     if label:
-        bar.set_label(label, fontsize=report_points(fig, 8.5))
+        bar.set_label(label, fontsize=report_points(fig, 9.5))
 
 
 def plot_saliency(images, saliency, out, name, title):
@@ -1327,8 +1327,8 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
                         path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
     marks = [ring] + ([region] if region_mask is not None else [])
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + marks,
-               loc="upper center", ncol=4, fontsize=report_points(fig, 8), bbox_to_anchor=(0.45, 0.1))
-    fig.suptitle(title, fontsize=report_points(fig, 10))
+               loc="upper center", ncol=3, fontsize=report_points(fig, 9.5), bbox_to_anchor=(0.45, 0.1))
+    fig.suptitle(title, fontsize=report_points(fig, 11))
     save_figure(fig, out, name)
 
 
@@ -1364,26 +1364,26 @@ def ring_class_changes(ax, occlusion, k, target_index):
 def plot_localisation(localised, example, out):
     """Four maps on one scale (each divided by its own maximum: they measure different things),
     then the region and box on a training image."""
-    fig, axes = plt.subplots(1, 7, figsize=(8.5, 2.1),  # the 6th column: room for the bar's labels
-                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.75, 1.1]})
+    fig, axes = plt.subplots(1, 7, figsize=(8.5, 2.3),  # the 6th column: room for the bar's labels
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.75, 1.1], "wspace": 0.35})
     axes[5].axis("off")
     maps = localised["group_maps"]
-    panels = [(maps["failing"]["saliency"], "saliency,\nfailing class"),
-              (maps["others"]["saliency"], "saliency,\nother classes"),
-              (maps["failing"]["occlusion"], "occlusion drop,\nfailing class"),
-              (localised["evidence"], "evidence:\nfailing - others")]
+    panels = [(maps["failing"]["saliency"], "saliency,\nfailing\nclass"),
+              (maps["others"]["saliency"], "saliency,\nother\nclasses"),
+              (maps["failing"]["occlusion"], "occlusion\ndrop, failing\nclass"),
+              (localised["evidence"], "evidence:\nfailing minus\nothers")]
     for ax, (image, title) in zip(axes, panels):
         image = np.asarray(image, float)
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=report_points(fig, 8.5))
+        ax.set_title(title, fontsize=report_points(fig, 9.5))
     colour_bar(fig, shown, axes[4], "share of the\nmap's maximum")
     photo = axes[6]
     x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
     photo.imshow(example.permute(1, 2, 0).numpy())
     region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
     photo.imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
-    photo.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1.5))
-    photo.set_title("neutralised region,\nevidence box (cyan)", fontsize=report_points(fig, 8.5))
+    photo.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=2.5))
+    photo.set_title("neutralised\nregion, evidence\nbox (cyan)", fontsize=report_points(fig, 9.5))
     for ax in [*axes[:4], photo]:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")
@@ -1435,8 +1435,8 @@ def plot_class_models(before, after, setup, failing_index, region_mask):
             if k == failing_index:
                 outline_region(axes[row, k], region_mask)
             if row == 0:
-                axes[row, k].set_title(short_name(setup.classes[k]), fontsize=9)
-        axes[row, 0].set_ylabel(f"model\n{when}\nthe fix", fontsize=9, rotation=0, ha="right", va="center")
+                axes[row, k].set_title(short_name(setup.classes[k]), fontsize=11)
+        axes[row, 0].set_ylabel(f"model\n{when}\nthe fix", fontsize=11, rotation=0, ha="right", va="center")
     save_figure(fig, setup.out, "p2_class_models")
 
 

@@ -875,7 +875,7 @@ def show_digit(ax, image):
 
 
 def plot_examples(svhn, mnist, out):
-    fig, axes = plt.subplots(3, 12, figsize=(9, 2.7))
+    fig, axes = plt.subplots(3, 12, figsize=(8, 2.8))
     rows = [("SVHN", svhn["train"][0][:12], svhn["train"][1]),
             ("SVHN, network input", svhn["train"][0][:12], svhn["train"][1]),
             ("MNIST", mnist["train"][0][:12], mnist["train"][1])]
@@ -883,8 +883,8 @@ def plot_examples(svhn, mnist, out):
         shown = normalise_contrast(images)[:, :1] if name == "SVHN, network input" else images
         for col in range(12):
             show_digit(axes[row, col], shown[col])
-            axes[row, col].set_title(str(int(labels[col])), fontsize=8)
-        axes[row, 0].text(-6, 16, name.replace(", ", "\n"), ha="right", va="center", fontsize=8)
+            axes[row, col].set_title(str(int(labels[col])), fontsize=10.5)
+        axes[row, 0].text(-6, 16, name.replace(", ", "\n"), ha="right", va="center", fontsize=10.5)
     save_figure(fig, out, "p3_examples")
 
 
@@ -900,7 +900,7 @@ def plot_source_curves(sources, out):
     axes[1].set_title("accuracy")
     for ax in axes:
         ax.set_xlabel("optimiser step")
-    axes[1].legend(fontsize=8, loc="lower right")
+    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     save_figure(fig, out, "p3_source_training")
 
 

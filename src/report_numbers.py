@@ -668,6 +668,7 @@ def long_run_macros(results_dir):
         short = default.get(seed)
         rows.append(f"{seed} & {pct(source)} & {pct(short) if short is not None else '--'} & {pct(adda)} & {chosen} \\\\")
     macros["PThreeLongRows"] = "\n".join(rows)
+    macros.update(PThreeLongAgainstDefault="0", PThreeLongDifferences="", PThreeLongDefaultIterations="")
     if default:
         differences = [run["adda"]["per_seed"][seeds.index(seed)] - short for seed, short in default.items()]
         macros["PThreeLongAgainstDefault"] = str(
