@@ -1129,7 +1129,7 @@ def plot_examples(data, seed, out):
 
 
 def plot_curves(histories, out):
-    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    fig, axes = plt.subplots(1, 2, figsize=(6.8, 2.7))  # near its printed width: text stays >= 7 pt
     for label, history in histories.items():
         axes[0].plot(history["epoch"], history["train_loss"], label=f"{label}: train")
         axes[0].plot(history["epoch"], history["val_loss"], "--", label=f"{label}: val")
@@ -1140,7 +1140,7 @@ def plot_curves(histories, out):
     for ax in axes:
         ax.set_xlabel("epoch")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08))
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.1), fontsize=9)
     save_figure(fig, out, "p2_training_curves")
 
 
@@ -1241,7 +1241,11 @@ def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
 
 
 def colour_bar(fig, shown, cax, label=None):
+    """A colour bar in its grid cell, shortened so that the tick labels of two bars in neighbouring
+    rows do not meet."""
     cax.axis("on")
+    box = cax.get_position()
+    cax.set_position([box.x0, box.y0 + 0.12 * box.height, box.width, 0.76 * box.height])
     bar = fig.colorbar(shown, cax=cax)
     bar.ax.tick_params(labelsize=report_points(fig, 9.5))
     if label:
@@ -1368,10 +1372,10 @@ def plot_localisation(localised, example, out):
                              gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.75, 1.1], "wspace": 0.35})
     axes[5].axis("off")
     maps = localised["group_maps"]
-    panels = [(maps["failing"]["saliency"], "saliency,\nfailing\nclass"),
-              (maps["others"]["saliency"], "saliency,\nother\nclasses"),
-              (maps["failing"]["occlusion"], "occlusion\ndrop, failing\nclass"),
-              (localised["evidence"], "evidence:\nfailing minus\nothers")]
+    panels = [(maps["failing"]["saliency"], "saliency:\nfailing"),
+              (maps["others"]["saliency"], "saliency:\nothers"),
+              (maps["failing"]["occlusion"], "occlusion:\nfailing"),
+              (localised["evidence"], "evidence:\ndifference")]
     for ax, (image, title) in zip(axes, panels):
         image = np.asarray(image, float)
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)

@@ -585,6 +585,9 @@ def adaptation_design_macros(p3):
             "PThreeFinalAverage": per_seed(adda["final_average_acc"]),
             "PThreeRawFinal": per_seed(adda["raw_final_acc"]),
             "PThreeMeanGain": signed(100 * sum(gains) / len(gains)),
+            "PThreeGainStd": f"{100 * gain_std(gains):.1f}",
+            # the seeds cannot tell the gain's sign: its spread is as large as its mean, or a seed loses
+            "PThreeGainUnsettled": flag(len(gains) < 2 or min(gains) < 0 or gain_std(gains) >= abs(sum(gains) / len(gains))),
             "PThreeBestMonitored": per_seed(adda["best_monitored"]),
             "PThreeReportedMonitored": per_seed(adda["reported_monitored"]),
             "PThreeDrops": per_seed(drops), "PThreeNoLateDrop": flag(max(drops) <= 0.015),
@@ -594,6 +597,12 @@ def adaptation_design_macros(p3):
                                                zip(adda["target_loss_start"], adda["target_loss_final"]))),
             "PThreeEncoderLossStart": value_range(adda["target_loss_start"], 2),
             "PThreeEncoderLossFinal": value_range(adda["target_loss_final"], 2)}
+
+
+def gain_std(gains):
+    """The standard deviation of the per-seed gains (n - 1 in the denominator; 0 for one seed)."""
+    mean = sum(gains) / len(gains)
+    return math.sqrt(sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)) if len(gains) > 1 else 0.0
 
 
 def per_digit_macros(p3):

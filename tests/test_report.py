@@ -379,7 +379,10 @@ def test_the_late_drop_flag_and_the_design_numbers_follow_the_run():
                       drop_from_best=[0.005, 0.01, 0.01], gain_per_seed=[0.1, 0.12, 0.08])
     macros = report_numbers.adaptation_design_macros(p3)
     assert macros["PThreeNoLateDrop"] == "1" and macros["PThreeDrops"] == "0.5 / 1.0 / 1.0"
-    assert macros["PThreeMeanGain"] == "+10.0"
+    assert macros["PThreeMeanGain"] == "+10.0" and macros["PThreeGainStd"] == "2.0"
+    assert macros["PThreeGainUnsettled"] == "0"  # +8 to +12 points: the sign is settled
+    p3["adda"]["gain_per_seed"] = [0.02, 0.132, -0.009]  # one seed loses
+    assert report_numbers.adaptation_design_macros(p3)["PThreeGainUnsettled"] == "1"
     p3["adda"]["drop_from_best"][2] = 0.02
     assert report_numbers.adaptation_design_macros(p3)["PThreeNoLateDrop"] == "0"
     p3["mse"]["per_seed"] = [0.1, 0.1, 0.9]  # above source-only in one seed
