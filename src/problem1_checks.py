@@ -488,7 +488,7 @@ def plot_bernoulli_kl(out):
 def plot_gan_optimum(out):
     p_data = P_DATA.pdf(X_GRID)
     p_g = P_G_APART.pdf(X_GRID)
-    fig, axes = plt.subplots(1, 3, figsize=(8.2, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(8.2, 3.4), gridspec_kw={"wspace": 0.45})
     axes[0].plot(X_GRID, p_data, label="p_data = N(0, 1)")
     axes[0].plot(X_GRID, p_g, label="p_g = N(1.5, 0.7^2)")
     axes[0].plot(X_GRID, optimal_discriminator(p_data, p_g), "k", label="D*(x)")
