@@ -13,6 +13,16 @@ import report_numbers
 from conftest import ROOT, SRC, load_script
 
 
+def build_pdf(doc, *text_flags, force=False):
+    """latexmk the report in `doc` (with `force`, every step again); the PDF's text (pdftotext with
+    `text_flags`)."""
+    build = subprocess.run(["latexmk", "-pdf", *(["-gg"] if force else []), "-interaction=nonstopmode",
+                            "-halt-on-error", "report.tex"], cwd=doc, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout[-3000:]
+    return subprocess.run(["pdftotext", *text_flags, "report.pdf", "-"], cwd=doc, capture_output=True,
+                          text=True, check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def built_report(quick_outputs, tmp_path_factory):
     root, runs = quick_outputs
@@ -23,12 +33,7 @@ def built_report(quick_outputs, tmp_path_factory):
     shutil.copy(ROOT / "doc" / "report.tex", doc)
     macros = report_numbers.main(["--results", str(doc / "results"), "--output",
                                   str(doc / "results.tex"), "--candidate", "42"])
-    build = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
-                            "report.tex"], cwd=doc, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stdout[-3000:]
-    text = subprocess.run(["pdftotext", "-layout", "report.pdf", "-"], cwd=doc, capture_output=True,
-                          text=True, check=True).stdout
-    return doc, macros, text
+    return doc, macros, build_pdf(doc, "-layout")
 
 
 def test_report_builds_without_undefined_references(built_report):
@@ -77,11 +82,7 @@ def test_the_report_builds_for_the_exams_own_data(built_report, tmp_path):
     (doc / "results" / "problem3_robustness.json").write_text(json.dumps({"variants": rows}))
     load_script("check_adda_robustness").plot_curves(rows, doc)
     report_numbers.main(["--results", str(doc / "results"), "--output", str(doc / "results.tex")])
-    build = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-                           cwd=doc, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stdout[-3000:]
-    text = subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
-                          check=True).stdout
+    text = build_pdf(doc)
     flat = " ".join(text.replace("\u2019", "'").split())  # pdftotext gives typographic apostrophes
     assert "Problem 2: the exam's files. Problem 3: SVHN: the exam's files; MNIST: the exam's files." in flat
     assert "not grouped by physical sign: the file names do not tell the physical sign." in flat
@@ -148,11 +149,7 @@ def build_with(doc, change):
             line = f"\\newcommand{{\\{match[1]}}}{{{change(match[1], int(match[2]))}}}"
         lines.append(line)
     (doc / "results.tex").write_text("\n".join(lines) + "\n")
-    build = subprocess.run(["latexmk", "-pdf", "-gg", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-                           cwd=doc, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stdout[-3000:]
-    return subprocess.run(["pdftotext", "report.pdf", "-"], cwd=doc, capture_output=True, text=True,
-                          check=True).stdout
+    return build_pdf(doc, force=True)
 
 
 def test_every_branch_of_the_wording_compiles(built_report, tmp_path):
