@@ -23,12 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+import scipy.stats
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.manifold import TSNE
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch.optim.lr_scheduler import LambdaLR
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from utils import (SHIPPED_DATA, Checkpoints, PathFlag, UserError, batched_outputs, choose_device,
                    accuracy_report, common_parser, data_fingerprint, draw_confusion, figure_style,
@@ -55,7 +59,7 @@ def parse_arguments(argv=None):
                         help="folder with the MNIST IDX files (.gz or not; or MNIST/raw/ below it), "
                              "mnist.npz or mnist.mat; without them in this default folder, the "
                              "shipped MNIST")
-    parser.add_argument("--seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=int, default=5,
                         help="whole-pipeline repeats (source training and adaptation), seeds SEED+k")
     model = parser.add_argument_group("wide LeNet-5 (3a)")
     model.add_argument("--conv-widths", type=int, nargs=2, default=[18, 48],
@@ -63,43 +67,41 @@ def parse_arguments(argv=None):
     model.add_argument("--fc-widths", type=int, nargs=2, default=[360, 252],
                        help="units of F5 and F6: 3x the classic 120 and 84")
     model.add_argument("--source-steps", type=int, default=2000,
-                       help="Adam steps of source training: counted in steps, not epochs, so a small "
-                            "and the full SVHN both train properly (2000 x 128 = 3.5 passes over "
-                            "the full SVHN)")
+                       help="most Adam steps of source training; the weights of the step with the "
+                            "best accuracy on a stratified tenth held out of the SVHN training crops "
+                            "are kept, and training stops after --source-patience readings without "
+                            "a better one")
+    model.add_argument("--source-patience", type=int, default=5,
+                       help="readings (one per twentieth of --source-steps) without a better "
+                            "held-out accuracy before source training stops")
     model.add_argument("--batch-size", type=int, default=128,
                        help="images per step, per domain, in source training and adaptation")
     model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, source training")
     model.add_argument("--source-weight-decay", type=float, default=2.5e-5,
                        help="L2 penalty on the weights in source training (ADDA's LeNet: 2.5e-5)")
+    model.add_argument("--no-augment", action="store_true",
+                       help="no affine jitter of the SVHN crops (source training and the source "
+                            "features of the adaptation): a side run")
     model.add_argument("--svhn-train-crops", type=int, default=None,
                        help="train the source model on this many SVHN training images (spread over "
-                            "the set) instead of all: a weaker source model, for robustness checks")
+                            "the set) instead of all: a weaker source model, a side run")
     adapt = parser.add_argument_group("adaptation (3c, 3d): ADDA and the MSE variant alike")
     adapt.add_argument("--adapt-iterations", type=int, default=1500,
-                       help="iterations of ADDA and of the MSE variant (the paper's code: 10000; "
-                            "make problem3-long runs that)")
+                       help="iterations of ADDA and of the MSE variant (the paper's code: 10000)")
     adapt.add_argument("--adapt-lr", type=float, default=2e-4,
-                       help="peak Adam lr of the target encoder, ADDA and MSE (ADDA's published "
-                            "recipe); annealed to zero along a half cosine")
-    adapt.add_argument("--discriminator-lr", type=float, default=8e-4,
-                       help="peak Adam lr of the discriminator: 4x the encoder's (two time-scales, "
-                            "the ratio of SAGAN and BigGAN); annealed alike")
-    adapt.add_argument("--average-horizon", type=float, default=0.1,
-                       help="horizon of the exponential moving average of the target encoder's "
-                            "weights, as a fraction of the iterations (decay 1 - 1/(h T)); SND "
-                            "chooses the reported encoder among the averages")
-    adapt.add_argument("--anchor-distance", type=float, default=0.1,
-                       help="L2-SP: the penalty towards the source weights equals log 2 when the "
-                            "target encoder has moved this fraction of their norm (0: no penalty)")
-    adapt.add_argument("--no-mse", action="store_true",
-                       help="skip the MSE variant (3c), e.g. for a long run that checks ADDA's schedule")
-    adapt.add_argument("--monitor-every", type=int, default=100,
-                       help="iterations between readings: the MNIST accuracy curves (monitoring "
-                            "only) and SND on MNIST training images, whose highest reading picks "
-                            "the reported encoder")
+                       help="peak Adam learning rate of both players (ADDA's recipe), annealed to "
+                            "zero along a half cosine")
+    adapt.add_argument("--discriminator-dropout", type=float, default=0.5,
+                       help="dropout after each hidden layer of the discriminator (CDAN's code), "
+                            "so that it cannot memorise the 4,000 source crops")
+    adapt.add_argument("--mse-seeds", type=int, default=2,
+                       help="the MSE variant (3c) runs on the first this many seeds (0: not at all)")
+    adapt.add_argument("--monitor-every", type=int, default=150,
+                       help="iterations between readings of the curves (MNIST accuracy: "
+                            "monitoring only, it chooses nothing)")
     adapt.add_argument("--monitor-images", type=int, default=2000,
                        help="MNIST test images in each accuracy reading (the final accuracy "
-                            "uses all of them), and MNIST training images for SND")
+                            "uses all of them)")
     args = parser.parse_args(argv)
     if args.quick:
         args.source_steps = min(args.source_steps, 300)
@@ -107,12 +109,13 @@ def parse_arguments(argv=None):
         args.monitor_images = min(args.monitor_images, 1000)
         args.monitor_every = min(args.monitor_every, 50)
         args.seeds = min(args.seeds, 2)
-    require_at_least_one(parser, args, ("seeds", "source_steps", "adapt_iterations", "batch_size",
-                                        "monitor_every"))
-    if args.svhn_train_crops is not None and args.svhn_train_crops < 10:
-        parser.error("--svhn-train-crops must be at least 10 (one image per digit)")
-    if not 0 <= args.average_horizon < 1 or args.anchor_distance < 0:
-        parser.error("--average-horizon must lie in [0, 1) and --anchor-distance be at least 0")
+        args.mse_seeds = min(args.mse_seeds, 1)
+    require_at_least_one(parser, args, ("seeds", "source_steps", "source_patience", "adapt_iterations",
+                                        "batch_size", "monitor_every"))
+    if args.svhn_train_crops is not None and args.svhn_train_crops < 100:
+        parser.error("--svhn-train-crops must be at least 100 (ten per digit to hold out)")
+    if not 0 <= args.discriminator_dropout < 1 or args.mse_seeds < 0:
+        parser.error("--discriminator-dropout must lie in [0, 1) and --mse-seeds be at least 0")
     return args
 
 
@@ -427,22 +430,61 @@ def load_source(source, args, device):
 # ==================================================================================================
 # 3a: train the wide LeNet-5 on SVHN
 # ==================================================================================================
-def shuffled_batches(count, batch_size, generator):
-    """Endless batches of indices into `count` images, each pass over them in a fresh random order
-    (as ADDA's input queues shuffle per epoch); a pass's last partial batch is completed from the
-    next pass, so every batch has `batch_size` images."""
+def endless_batches(next_epoch, batch_size):
+    """Batches of `batch_size` indices, epoch after epoch (`next_epoch()` gives one epoch's order);
+    an epoch's last partial batch is completed from the next epoch."""
     order = torch.empty(0, dtype=torch.long)
     while True:
         while len(order) < batch_size:
-            order = torch.cat([order, torch.randperm(count, generator=generator)])
+            order = torch.cat([order, next_epoch()])
         yield order[:batch_size]
         order = order[batch_size:]
 
 
+def shuffled_batches(count, batch_size, generator):
+    """Each pass over `count` images in a fresh random order (as ADDA's input queues shuffle)."""
+    return endless_batches(lambda: torch.randperm(count, generator=generator), batch_size)
+
+
+def affine_jitter(images, generator):
+    """A small random affine distortion of each network input, drawn per image: rotation within
+    +-10 degrees, scale within 0.9-1.1, shift within +-2 px, the border repeated into uncovered
+    corners. The augmentation of the SVHN literature (Sermanet et al. 2012 jitter position, scale
+    and rotation): a digit stays the same digit, so the model learns its shape and not the 4,000
+    crops' exact pixels. No inversion: SVHN holds both polarities already."""
+    n = len(images)
+    draws = torch.rand(n, 4, generator=generator) * 2 - 1
+    angle, scale = draws[:, 0] * math.radians(10), 1 + 0.1 * draws[:, 1]
+    shift = draws[:, 2:] * 2 / 16  # affine_grid's units: the image's half-width, 16 px
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1).to(images)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False).contiguous(
+        memory_format=torch.channels_last)
+
+
+def network_input(images_uint8, generator=None):
+    """normalise_contrast, then affine_jitter when a generator is given (training batches only)."""
+    images = normalise_contrast(images_uint8)
+    return images if generator is None else affine_jitter(images, generator)
+
+
+def held_out_tenth(labels, seed):
+    """A stratified tenth of the SVHN training crops, held out to choose source training's step
+    count: (indices to train on, indices held out). SVHN labels only; never the test crops."""
+    indices = np.arange(len(labels))
+    fit, held = train_test_split(indices, test_size=0.1, stratify=labels.numpy(), random_state=seed)
+    return torch.from_numpy(np.sort(fit)), torch.from_numpy(np.sort(held))
+
+
 def train_source(svhn, seed, args, device):
-    """Supervised cross-entropy on SVHN with Adam for a fixed number of steps, with ADDA's LeNet
-    regulariser: an L2 penalty of 2.5e-5 on the weights (not the biases), added to the gradient as
-    TensorFlow's regularisation loss is. SVHN test accuracy read every tenth of the run."""
+    """Supervised cross-entropy on nine tenths of the SVHN training crops with Adam, each batch
+    jittered (affine_jitter), with ADDA's LeNet regulariser: an L2 penalty of 2.5e-5 on the weights
+    (not the biases), added to the gradient as TensorFlow's regularisation loss is. Early stopping
+    (Prechelt 1998): the held-out tenth is read every twentieth of --source-steps; the weights of
+    the best reading are kept, and training stops after --source-patience readings without a better
+    one. The SVHN test crops are read at each reading for the curves only."""
     seed_everything(seed)
     encoder = WideLeNetEncoder(args.conv_widths, args.fc_widths).to(device)
     classifier = nn.Linear(encoder.feature_dim, 10).to(device)
@@ -451,14 +493,18 @@ def train_source(svhn, seed, args, device):
         {"params": [p for p in parameters if p.dim() > 1], "weight_decay": args.source_weight_decay},
         {"params": [p for p in parameters if p.dim() == 1], "weight_decay": 0.0}], lr=args.lr)
     images, labels = svhn["train"]
-    batches = shuffled_batches(len(labels), args.batch_size, torch.Generator().manual_seed(seed))
-    history = {"step": [], "train_loss": [], "train_acc": [], "test_acc": []}
-    every = max(1, args.source_steps // 10)
+    fit, held = held_out_tenth(labels, seed)
+    generator = torch.Generator().manual_seed(seed)
+    jitter = None if args.no_augment else generator
+    batches = shuffled_batches(len(fit), args.batch_size, generator)
+    history = {"step": [], "train_loss": [], "train_acc": [], "held_out_acc": [], "test_acc": []}
+    every = max(1, args.source_steps // 20)
+    best = {"held_out_acc": -1.0}
     loss_sum, correct, seen = 0.0, 0, 0
     encoder.train()
     for step in progress(range(1, args.source_steps + 1), desc=f"source seed {seed}"):
-        batch = next(batches)
-        logits = classifier(encoder(normalise_contrast(images[batch]).to(device)))
+        batch = fit[next(batches)]
+        logits = classifier(encoder(network_input(images[batch], jitter).to(device)))
         loss = F.cross_entropy(logits, labels[batch].to(device))
         optimiser.zero_grad()
         loss.backward()
@@ -470,12 +516,23 @@ def train_source(svhn, seed, args, device):
             history["step"].append(step)
             history["train_loss"].append(loss_sum / seen)
             history["train_acc"].append(correct / seen)
+            history["held_out_acc"].append(accuracy(encoder, classifier, (images[held], labels[held])))
             history["test_acc"].append(accuracy(encoder, classifier, svhn["test"]))
             loss_sum, correct, seen = 0.0, 0, 0
             encoder.train()
-    return {"encoder": encoder.state_dict(), "classifier": classifier.state_dict(), "history": history,
-            "svhn_train_acc": accuracy(encoder, classifier, svhn["train"]),
-            "svhn_test_acc": history["test_acc"][-1]}
+            if history["held_out_acc"][-1] > best["held_out_acc"]:
+                best = {"held_out_acc": history["held_out_acc"][-1], "step": step,
+                        "encoder": copy.deepcopy(encoder.state_dict()),
+                        "classifier": copy.deepcopy(classifier.state_dict())}
+            elif (step - best["step"]) // every >= args.source_patience:
+                break
+    encoder.load_state_dict(best["encoder"])
+    classifier.load_state_dict(best["classifier"])
+    return {"encoder": best["encoder"], "classifier": best["classifier"], "history": history,
+            "chosen_step": best["step"], "steps_run": history["step"][-1],
+            "svhn_train_acc": accuracy(encoder, classifier, (images[fit], labels[fit])),
+            "svhn_held_out_acc": best["held_out_acc"],
+            "svhn_test_acc": accuracy(encoder, classifier, svhn["test"])}
 
 
 @dataclass
@@ -496,8 +553,9 @@ def answer_3a(setup):
     for seed in setup.seeds:
         sources[seed] = setup.checkpoints.stage(f"source_seed{seed}", lambda: train_source(
             setup.svhn, seed, args, setup.device))
-        print(f"[3a] seed {seed}: SVHN train {sources[seed]['svhn_train_acc']:.3f}, "
-              f"test {sources[seed]['svhn_test_acc']:.3f}")
+        print(f"[3a] seed {seed}: step {sources[seed]['chosen_step']} kept; SVHN train "
+              f"{sources[seed]['svhn_train_acc']:.3f}, held out {sources[seed]['svhn_held_out_acc']:.3f}, "
+              f"test crops {sources[seed]['svhn_test_acc']:.3f}")
     plot_examples(setup.svhn, setup.mnist, setup.out)
     plot_source_curves(sources, setup.out)
     parameters = sum(p.numel() for p in encoder.parameters()) + 10 * (encoder.feature_dim + 1)
@@ -549,28 +607,37 @@ def answer_3b(setup, sources):
 
 
 # ==================================================================================================
-# The adaptation 3c and 3d share (batches, optimiser, regulariser, averaging, monitoring)
+# The adaptation 3c and 3d share (batches, optimiser, schedule, monitoring, the domain judge)
 # ==================================================================================================
 def cosine_to_zero(iterations):
     """The learning-rate factor before iteration i + 1 of a half cosine from 1 to 0 over the
-    schedule (Loshchilov & Hutter 2017, without restarts): the late steps are too small to undo
-    the early ones (the last tenth of the run carries 0.2 % of the summed rate)."""
+    schedule (Loshchilov & Hutter 2017, without restarts). The final iterate is what is reported,
+    with no choice among iterates; a step size that ends at zero makes it the end of small steps
+    rather than a sample of the game's last large ones."""
     return lambda i: 0.5 * (1.0 + math.cos(math.pi * min(i, iterations) / iterations))
 
 
-def l2_sp_penalty(target_encoder, source_encoder, anchor_distance):
-    """L2-SP (Li et al., ICML 2018, eq. 3 without its second term: the target encoder has no new
-    layers): alpha/2 ||theta - theta_s||^2, pulling the target encoder towards the source weights it
-    started from. alpha is set by scale: the penalty equals log 2 (the encoder's loss at ADDA's
-    equilibrium) when the encoder has moved `anchor_distance` of the source weights' norm.
-    Returns the penalty as a function of nothing (it reads the current weights) and its alpha."""
-    anchors = [p.detach().clone() for p in source_encoder.parameters()]
-    norm_squared = sum(float((a ** 2).sum()) for a in anchors)
-    alpha = 2 * math.log(2) / (anchor_distance ** 2 * norm_squared) if anchor_distance > 0 else 0.0
+def balanced_batches(labels, batch_size, generator):
+    """Class-balanced batches of source indices: each epoch holds every class N // 10 times, each
+    class's images in a fresh random order (cycled when a class has fewer), the epoch shuffled.
+    SVHN's digits are far from uniform (a fifth of the crops are 1s); matching marginal feature
+    distributions would pull MNIST towards SVHN's class frequencies (Zhao et al., ICML 2019).
+    Balanced batches give the source side a uniform prior over digits, the maximum-entropy one:
+    no MNIST label is read to choose it."""
+    pools = [torch.nonzero(labels == digit).squeeze(1) for digit in torch.unique(labels)]
+    queues = [torch.empty(0, dtype=torch.long) for _ in pools]
+    per_class = max(1, len(labels) // len(pools))
 
-    def penalty():
-        return alpha / 2 * sum(((p - a) ** 2).sum() for p, a in zip(target_encoder.parameters(), anchors))
-    return penalty, alpha
+    def take(k):
+        while len(queues[k]) < per_class:
+            queues[k] = torch.cat([queues[k], pools[k][torch.randperm(len(pools[k]), generator=generator)]])
+        taken, queues[k] = queues[k][:per_class], queues[k][per_class:]
+        return taken
+
+    def next_epoch():
+        epoch = torch.cat([take(k) for k in range(len(pools))])
+        return epoch[torch.randperm(len(epoch), generator=generator)]
+    return endless_batches(next_epoch, batch_size)
 
 
 def relative_distance(encoder, reference):
@@ -581,16 +648,20 @@ def relative_distance(encoder, reference):
     return math.sqrt(moved / size)
 
 
-def soft_neighbourhood_density(probabilities, temperature=0.05):
-    """SND (Saito et al., ICCV 2021, sec. 3), an unsupervised validation score for domain
-    adaptation: the target samples' softmax outputs, L2-normalised; their pairwise similarities
-    (self excluded) divided by the temperature and turned into a distribution over neighbours by a
-    softmax per row; the score is the mean entropy of these rows. Higher means denser neighbourhoods
-    in the prediction space: predictions that cluster. No label is read."""
-    normalised = F.normalize(probabilities, dim=1)
-    similarity = normalised @ normalised.T / temperature
-    similarity.fill_diagonal_(-1 / temperature)
-    return float(torch.special.entr(similarity.softmax(1)).sum(1).mean())
+def domain_classifier_accuracy(source_features, target_features, seed):
+    """The proxy A-distance's classifier (Ben-David et al. 2010; Ganin et al. 2016, sec. 5.1.1): a
+    fresh classifier learns to tell source from target features on half of them, and its accuracy
+    on the other half is returned. 0.5: the domains cannot be told apart; 1: they separate fully.
+    A judge that did not play: a 500-500 ReLU network (the discriminator's shape, scikit-learn's
+    MLP on standardised features), trained after the adaptation on frozen features. A collapse of
+    the target features to one point is easy to tell from the source's spread: it scores near 1."""
+    x = torch.cat([source_features, target_features]).numpy()
+    y = np.r_[np.zeros(len(source_features)), np.ones(len(target_features))]
+    x_fit, x_test, y_fit, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
+    judge = make_pipeline(StandardScaler(), MLPClassifier((500, 500), early_stopping=True,
+                                                          max_iter=200, random_state=seed))
+    judge.fit(x_fit, y_fit)
+    return float(judge.score(x_test, y_test))
 
 
 def monitored_mnist(setup):
@@ -602,25 +673,24 @@ def monitored_mnist(setup):
 
 
 def svhn_reference(setup):
-    """The SVHN test images whose source features the feature spread is measured against."""
-    return setup.svhn["test"][0][:2000]
+    """The SVHN test crops (never trained on) whose source features the feature spread and the
+    domain judge are measured against: up to 1,000."""
+    return setup.svhn["test"][0][:1000]
 
 
 def adapt(name, seed, source, setup, step_class):
     """From the source encoder, train a target encoder M_t (initialised from M_s) for a fixed number
-    of iterations with `step_class(target_encoder, optimiser, penalty, lr_factor, args)`, a callable
+    of iterations with `step_class(target_encoder, optimiser, lr_factor, args)`, a callable
     step(M_s(x_s), x_t) -> dict of losses. ADDA and the MSE variant share all of this; only the loss
     differs:
-    - Adam (beta1 0.5, ADDA's recipe) at ADDA's rate, annealed to zero along a half cosine;
-    - the L2-SP penalty towards the source weights, added to the encoder's loss;
-    - an exponential moving average of the encoder's weights (Polyak averaging as Yazici et al.,
-      ICLR 2019, use it for GANs), horizon a tenth of the run;
-    - a label-free choice of the iterate: of the averaged encoders at the monitoring readings (after
-      iteration 0), the one with the highest soft neighbourhood density on MNIST *training* images
-      is reported; the final average and the raw final iterate are reported beside it;
-    - the batches, one per-epoch shuffle of each domain.
-    M_s is frozen, so its features of every SVHN training image are computed once. MNIST labels are
-    read only for the monitoring curves and the final accuracies: no choice depends on them."""
+    - Adam (beta1 0.5, ADDA's recipe) at ADDA's rate 2e-4, annealed to zero along a half cosine;
+    - source batches class-balanced (balanced_batches), their features M_s(x_s) computed per batch
+      from jittered crops (affine_jitter), so no two batches show the discriminator the same
+      vectors; target batches are per-epoch shuffles of the MNIST training images;
+    - the final iterate is reported; the MNIST test accuracy read along the way (on a spread subset)
+      is for the curves only.
+    After training, the domain judge (domain_classifier_accuracy) on source features of SVHN test
+    crops against MNIST test features, before (source encoder) and after (adapted encoder)."""
     args, svhn, mnist, device = setup.args, setup.svhn, setup.mnist, setup.device
     seed_everything(seed)
     source_encoder, classifier = load_source(source, args, device)
@@ -629,84 +699,73 @@ def adapt(name, seed, source, setup, step_class):
     lr_factor = cosine_to_zero(args.adapt_iterations)
     optimiser = torch.optim.Adam(target_encoder.parameters(), lr=args.adapt_lr, betas=(0.5, 0.999))
     schedule = LambdaLR(optimiser, lr_factor)
-    penalty, alpha = l2_sp_penalty(target_encoder, source_encoder, args.anchor_distance)
-    step = step_class(target_encoder, optimiser, penalty, lr_factor, args)
-    decay = 1 - 1 / max(1.0, args.average_horizon * args.adapt_iterations)
-    averaged = AveragedModel(target_encoder, multi_avg_fn=get_ema_multi_avg_fn(decay))
-    source_features = features(source_encoder, svhn["train"][0])
+    step = step_class(target_encoder, optimiser, lr_factor, args)
     generator = torch.Generator().manual_seed(seed)
-    source_batches = shuffled_batches(len(svhn["train"][1]), args.batch_size, generator)
+    jitter = None if args.no_augment else generator
+    source_images, source_labels = svhn["train"]
+    fit, held = held_out_tenth(source_labels, seed)  # the crops the source model was trained on
+    source_batches = balanced_batches(source_labels[fit], args.batch_size, generator)
     target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
     monitor_images, monitor_labels = monitored_mnist(setup)
-    validation_images = mnist["train"][0][spread_subset(len(mnist["train"][1]), args.monitor_images)]
-    chosen = {"snd": -math.inf}
     source_reference = features(source_encoder, svhn_reference(setup))
-    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "averaged_acc": [],
-              "target_total_variance": [], "distance_from_source": [], "snd": []}
+    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": [],
+              "distance_from_source": []}
 
     def monitor(iteration):
-        """One reading of the curves: the raw iterate's and the averaged encoder's accuracy, the
-        averaged encoder's feature spread, distance from the source and SND, which may make it the
-        chosen one."""
-        monitored = {key: features(encoder, monitor_images)
-                     for key, encoder in (("target_acc", target_encoder), ("averaged_acc", averaged.module))}
-        for key, target_features in monitored.items():
-            with torch.no_grad():
-                predictions = classifier(target_features.to(device)).argmax(1).cpu()
-            curves[key].append((predictions == monitor_labels).float().mean().item())
-        statistics = feature_statistics(monitored["averaged_acc"], source_reference)
-        curves["monitor_iteration"].append(iteration)
-        curves["target_total_variance"].append(statistics["target_total_variance"])
-        curves["distance_from_source"].append(relative_distance(averaged.module, source_encoder))
+        target_features = features(target_encoder, monitor_images)
         with torch.no_grad():
-            probabilities = classifier(features(averaged.module, validation_images).to(device)).softmax(1)
-        curves["snd"].append(soft_neighbourhood_density(probabilities.cpu()))
-        if iteration > 0 and curves["snd"][-1] > chosen["snd"]:
-            chosen.update(snd=curves["snd"][-1], iteration=iteration, reading=len(curves["snd"]) - 1,
-                          state=copy.deepcopy(averaged.module.state_dict()), statistics=statistics)
+            predictions = classifier(target_features.to(device)).argmax(1).cpu()
+        curves["monitor_iteration"].append(iteration)
+        curves["target_acc"].append((predictions == monitor_labels).float().mean().item())
+        curves["target_total_variance"].append(
+            feature_statistics(target_features, source_reference)["target_total_variance"])
+        curves["distance_from_source"].append(relative_distance(target_encoder, source_encoder))
         target_encoder.train()
 
     monitor(0)
     for iteration in progress(range(1, args.adapt_iterations + 1), desc=f"{name} seed {seed}"):
-        losses = step(source_features[next(source_batches)].to(device),
-                      normalise_contrast(mnist["train"][0][next(target_batches)]).to(device))
+        with torch.no_grad():
+            source_features = source_encoder(network_input(source_images[fit[next(source_batches)]],
+                                                           jitter).to(device))
+        losses = step(source_features, normalise_contrast(mnist["train"][0][next(target_batches)]).to(device))
         schedule.step()
-        averaged.update_parameters(target_encoder)
         curves["iteration"].append(iteration)
         for key, value in losses.items():
             curves.setdefault(key, []).append(value)
         if iteration % args.monitor_every == 0 or iteration == args.adapt_iterations:
             monitor(iteration)
-    final_average = per_class_report(averaged.module, classifier, mnist["test"])["acc"]
-    raw_final = per_class_report(target_encoder, classifier, mnist["test"])["acc"]
-    averaged.module.load_state_dict(chosen["state"])
-    report = per_class_report(averaged.module, classifier, mnist["test"])
-    readings = curves["target_acc"] + curves["averaged_acc"]
-    return {"acc": report["acc"], "report": report, "final_average_acc": final_average,
-            "raw_final_acc": raw_final, "chosen_iteration": chosen["iteration"], "curves": curves,
-            "feature_statistics": chosen["statistics"], "target_encoder": chosen["state"],
-            "best_monitored": max(readings), "reported_monitored": curves["averaged_acc"][chosen["reading"]],
-            "l2_sp_alpha": alpha, "average_decay": decay}
+    target_encoder.eval()
+    report = per_class_report(target_encoder, classifier, mnist["test"])
+    judge_images = mnist["test"][0][spread_subset(len(mnist["test"][1]), len(source_reference))]
+    judged = {when: domain_classifier_accuracy(source_reference, features(encoder, judge_images), seed)
+              for when, encoder in (("before", source_encoder), ("after", target_encoder))}
+    held_out_gap = (discriminator_held_out_gap(step.discriminator, source_encoder, source_images[fit],
+                                               source_images[held], device)
+                    if hasattr(step, "discriminator") else None)
+    return {"acc": report["acc"], "report": report, "curves": curves,
+            "feature_statistics": feature_statistics(features(target_encoder, monitor_images), source_reference),
+            "target_encoder": target_encoder.state_dict(), "domain_classifier_acc": judged,
+            "discriminator_held_out_gap": held_out_gap,
+            "best_monitored": max(curves["target_acc"]), "final_monitored": curves["target_acc"][-1]}
 
 
 # ==================================================================================================
 # 3c: the discriminator replaced by an MSE between target and source features
 # ==================================================================================================
 class MseStep:
-    """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t (plus the shared
-    L2-SP penalty). Its minimiser maps every target image to the mean source feature, whatever the
-    digit. (`lr_factor` anneals a second player; the MSE variant has none.)"""
+    """3c, exam Fig. 3: minimise ||M_t(x_t) - M_s(x_s)||^2 for UNPAIRED x_s, x_t. Its minimiser maps
+    every target image to the mean source feature, whatever the digit. (`lr_factor` anneals a
+    second player; the MSE variant has none.)"""
 
-    def __init__(self, target_encoder, optimiser, penalty, lr_factor, args):
-        self.target_encoder, self.optimiser, self.penalty = target_encoder, optimiser, penalty
+    def __init__(self, target_encoder, optimiser, lr_factor, args):
+        self.target_encoder, self.optimiser = target_encoder, optimiser
 
     def __call__(self, source_features, target_images):
         loss = F.mse_loss(self.target_encoder(target_images), source_features)
-        anchor = self.penalty()
         self.optimiser.zero_grad()
-        (loss + anchor).backward()
+        loss.backward()
         self.optimiser.step()
-        return {"mse_loss": loss.item(), "anchor_penalty": anchor.item()}
+        return {"mse_loss": loss.item()}
 
 
 def mse_floor(adaptation, feature_dim):
@@ -716,11 +775,12 @@ def mse_floor(adaptation, feature_dim):
 
 
 def answer_3c(setup, sources):
-    """The MSE variant, with ADDA's optimiser and schedule: only the loss differs."""
+    """The MSE variant on the first --mse-seeds seeds, trained exactly like ADDA: only the loss
+    differs."""
     runs = {}
-    for seed, source in sources.runs.items():
+    for seed in setup.seeds[:setup.args.mse_seeds]:
         runs[seed] = setup.checkpoints.stage(f"mse_seed{seed}", lambda: adapt(
-            "MSE", seed, source, setup, MseStep))
+            "MSE", seed, sources.runs[seed], setup, MseStep))
         print(f"[3c] seed {seed}: MSE variant, MNIST test accuracy {runs[seed]['acc']:.3f} (MSE at the "
               f"end {settled_loss(runs[seed], 'mse_loss'):.2f}; its floor tr(Sigma_s)/d "
               f"{mse_floor(runs[seed], setup.args.fc_widths[-1]):.2f})")
@@ -730,26 +790,26 @@ def answer_3c(setup, sources):
 # ==================================================================================================
 # 3d: ADDA (Tzeng et al. 2017) with a 500-500 discriminator
 # ==================================================================================================
-def make_discriminator(feature_dim, hidden=500):
+def make_discriminator(feature_dim, hidden=500, dropout=0.0):
     """Two 500-unit ReLU layers and the output layer (a domain logit), as the exam and ADDA's
-    SVHN->MNIST setting (Tzeng et al. 2017, sec. 5.1) prescribe."""
-    return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                         nn.ReLU(), nn.Linear(hidden, 1))
+    SVHN->MNIST setting (Tzeng et al. 2017, sec. 5.1) prescribe; dropout after each hidden layer."""
+    return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
 
 class AdversarialStep:
     """3d, ADDA (Tzeng et al. 2017, sec. 4, eq. 9): one alternating update. The discriminator learns
     source = 1, target = 0; the target encoder then minimises the GAN loss with inverted labels,
     -log D(M_t(x_t)), which gives stronger gradients than maximising the discriminator's loss.
-    Two time-scales (Heusel et al. 2017): the discriminator's rate is 4x the encoder's, on the same
-    annealing, so the encoder follows a discriminator close to its best response."""
+    Both players use Adam at the same rate on the same annealing, as the paper's code does."""
 
-    def __init__(self, target_encoder, target_optimiser, penalty, lr_factor, args):
-        self.target_encoder, self.target_optimiser, self.penalty = target_encoder, target_optimiser, penalty
+    def __init__(self, target_encoder, target_optimiser, lr_factor, args):
+        self.target_encoder, self.target_optimiser = target_encoder, target_optimiser
         device = next(target_encoder.parameters()).device
-        self.discriminator = make_discriminator(target_encoder.feature_dim).to(device)
+        self.discriminator = make_discriminator(target_encoder.feature_dim,
+                                                dropout=args.discriminator_dropout).to(device)
         self.discriminator_optimiser = torch.optim.Adam(self.discriminator.parameters(),
-                                                        lr=args.discriminator_lr, betas=(0.5, 0.999))
+                                                        lr=args.adapt_lr, betas=(0.5, 0.999))
         self.discriminator_schedule = LambdaLR(self.discriminator_optimiser, lr_factor)
 
     def __call__(self, source_features, target_images):
@@ -765,13 +825,23 @@ class AdversarialStep:
 
         inverted = self.discriminator(target_features).squeeze(1)
         target_loss = F.binary_cross_entropy_with_logits(inverted, torch.ones_like(inverted))
-        anchor = self.penalty()
         self.target_optimiser.zero_grad()
-        (target_loss + anchor).backward()
+        target_loss.backward()
         self.target_optimiser.step()
         return {"discriminator_loss": discriminator_loss.item(), "target_loss": target_loss.item(),
-                "anchor_penalty": anchor.item(),
                 "discriminator_acc": ((domain_logits > 0).float() == domain_labels).float().mean().item()}
+
+
+def discriminator_held_out_gap(discriminator, source_encoder, trained_crops, held_crops, device):
+    """Whether the discriminator memorised the source crops: its mean probability 'source' on the
+    crops it was trained on minus that on the held-out tenth (never shown to it), both through the
+    frozen source encoder, without jitter or dropout. Near 0: no memorisation."""
+    discriminator.eval()
+    count = min(len(trained_crops), len(held_crops))
+    with torch.no_grad():
+        means = [torch.sigmoid(discriminator(features(source_encoder, crops[:count]).to(device))).mean().item()
+                 for crops in (trained_crops, held_crops)]
+    return means[0] - means[1]
 
 
 def same_digit_source_mean(source_encoder_state, target_encoder_state, setup):
@@ -797,7 +867,7 @@ def tsne_embeddings(source_encoder_state, target_encoder_state, setup):
     both) and after ADDA (source encoder on SVHN, adapted encoder on MNIST)."""
     svhn, mnist = setup.svhn, setup.mnist
     encoder = encoder_from_state(source_encoder_state, setup.args, setup.device)
-    n = min(300 if setup.args.quick else 700, len(svhn["test"][1]), len(mnist["test"][1]))
+    n = min(300 if setup.args.quick else 500, len(svhn["test"][1]), len(mnist["test"][1]))
     source_features = features(encoder, svhn["test"][0][:n])
     domains = np.r_[np.zeros(n), np.ones(n)]
     labels = np.r_[svhn["test"][1][:n].numpy(), mnist["test"][1][:n].numpy()]
@@ -858,7 +928,7 @@ def main(argv=None):
     setup = set_up(parse_arguments(argv))
     sources = answer_3a(setup)                                 # wide LeNet-5 on SVHN, per seed
     source_only = answer_3b(setup, sources)                    # unchanged on MNIST
-    mse_runs = {} if setup.args.no_mse else answer_3c(setup, sources)  # MSE instead of D
+    mse_runs = answer_3c(setup, sources)                       # MSE instead of D, first seeds
     adda = answer_3d(setup, sources, source_only, mse_runs)    # ADDA, beside 3b and 3c
     write_problem3_results(setup, sources, source_only, mse_runs, adda)
 
@@ -890,25 +960,29 @@ def plot_examples(svhn, mnist, out):
 
 def plot_source_curves(sources, out):
     fig, axes = plt.subplots(1, 2, figsize=(6.6, 2.7))  # printed at about this width
-    for seed, source in sources.items():
+    for k, (seed, source) in enumerate(sources.items()):
         history = source["history"]
-        axes[0].plot(history["step"], history["train_loss"], label=f"seed {seed}")
-        line, = axes[1].plot(history["step"], history["test_acc"], label=f"seed {seed}: SVHN test")
-        axes[1].plot(history["step"], history["train_acc"], ":", color=line.get_color())
-    axes[1].plot([], [], ":", color="0.4", label="dotted: training batches")
+        axes[0].plot(history["step"], history["train_loss"], color=f"C{k}", label=f"seed {seed}")
+        axes[1].plot(history["step"], history["held_out_acc"], color=f"C{k}", label=f"seed {seed}")
+        axes[1].plot(history["step"], history["train_acc"], ":", color=f"C{k}")
+        axes[1].plot(source["chosen_step"], source["svhn_held_out_acc"], "o", color=f"C{k}", mec="k", mew=0.5)
+    axes[1].plot([], [], "-", color="0.4", label="held-out tenth")
+    axes[1].plot([], [], ":", color="0.4", label="training batches")
+    axes[1].plot([], [], "o", color="0.4", mec="k", mew=0.5, label="step kept")
     axes[0].set_title("cross-entropy on the training batches")
-    axes[1].set_title("accuracy")
+    axes[1].set_title("SVHN accuracy")
     for ax in axes:
         ax.set_xlabel("optimiser step")
-    axes[1].legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    axes[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     save_figure(fig, out, "p3_source_training")
 
 
 def plot_confusion(matrix, title, out, name):
     fig, ax = plt.subplots(figsize=(3.4, 3.0))  # printed at about this width, two side by side
     # each digit's accuracy on the diagonal: the report's text quotes them
-    shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], every_cell=False, fontsize=8)
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images")
+    shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], as_percent=True, fontsize=7)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images (cells: %)")
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     ax.set_title(title, fontsize=9)
@@ -923,17 +997,12 @@ def smooth(values, window=25):
 
 
 def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adaptation_curves"):
-    """Legends below the panels, off the curves. The accuracy panel also marks the accuracies the
-    tables report (whole MNIST test set): the curves are read on a subset, whose levels and gain
-    can differ from them."""
-    # Sized near the report's text width, so that 9-10 pt text stays at least 7 pt there.
-    # Without the MSE panel, the two legends below need the room of a wider gap.
+    """ADDA's losses, the MSE variant's loss and the MNIST accuracy along the way (a spread subset
+    of the test set, monitoring only); the reported final accuracies (whole test set) are marked."""
     fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(7.4 if mse_runs else 6.8, 3.0),
                              gridspec_kw={"wspace": 0.5 if mse_runs else 0.75})
-    if not mse_runs:  # --no-mse: the accuracy panel takes the MSE panel's place
+    if not mse_runs:
         axes = [axes[0], None, axes[1]]
-    # The loss panel colours by role (which network's loss), one line per seed; the accuracy
-    # panel colours by seed.
     seeds = f"{len(adda_runs)} seeds" if len(adda_runs) > 1 else f"seed {next(iter(adda_runs))}"
     for k, (seed, adaptation) in enumerate(adda_runs.items()):
         curves = adaptation["curves"]
@@ -941,49 +1010,34 @@ def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adapt
         for key, colour, label in (("discriminator_loss", "C3", "discriminator D"),
                                    ("target_loss", "C0", "target encoder $M_t$")):
             values = smooth(curves[key])
-            axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=1,
+            axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=0.8,
                          label=f"{label} ({seeds})" if k == 0 else None)
-        axes[2].plot(curves["monitor_iteration"], curves["averaged_acc"], color=f"C{k}",
-                     label=f"seed {seed}, averaged")
-        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}", lw=0.7,
-                     alpha=0.45, label="raw iterates (thin)" if k == 0 else None)
+        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}", lw=1,
+                     label=f"seed {seed}")
+        axes[2].plot(curves["monitor_iteration"][-1], adaptation["acc"], "*", color=f"C{k}", ms=9,
+                     mec="k", mew=0.5)
     axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
     axes[0].set_ylabel("binary cross-entropy")
     for k, (seed, adaptation) in enumerate(mse_runs.items()):
         curves = adaptation["curves"]
-        axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8,
-                         label=f"seed {seed}")
-    # Iteration 0 is the source encoder itself, read on the same monitored images as the curves.
-    start = np.mean([adaptation["curves"]["target_acc"][0] for adaptation in adda_runs.values()])
-    axes[2].axhline(start, color="k", lw=0.8, label="source only (these images)")
-    axes[2].axhline(np.mean([report["acc"] for report in source_only.values()]), color="k", lw=0.8,
-                    ls="--", label="source only (test set)")
-    for k, adaptation in enumerate(adda_runs.values()):
-        axes[2].plot(adaptation["chosen_iteration"], adaptation["acc"], "*", color=f"C{k}", ms=9, mec="k", mew=0.5,
-                     label="reported (test set)" if k == 0 else None)
+        axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8, label=f"seed {seed}")
+    source_mean = np.mean([report["acc"] for report in source_only.values()])
+    axes[2].axhline(source_mean, color="k", lw=0.8, ls="--", label="source only, mean over seeds")
+    axes[2].plot([], [], "*", color="0.5", mec="k", mew=0.5, ms=9, label="reported (whole test set)")
     axes[0].set_title("ADDA losses\n(moving average)")
     if mse_runs:
         from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-        mse_acc = np.mean([run["acc"] for run in mse_runs.values()])
-        axes[1].set_title(f"MSE variant: feature MSE\n(MNIST accuracy {100 * mse_acc:.1f} %)")
+        axes[1].set_title("MSE variant: feature MSE")
         axes[1].set_ylabel("mean squared error (log)")
-        # Plain labels at 1, 2, 5 x 10^k: the default '4x10^1' minor labels ran into the next panel.
         axes[1].yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         axes[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[2].set_ylabel("MNIST test accuracy")
-    axes[2].set_title("MNIST accuracy\n(curves: monitoring only)")
-    # A range that shows the gain: ADDA's curves and the source-only lines, not the MSE variant's
-    # collapse (its accuracy is in the tables and in the MSE panel's title).
-    shown = [v for run in adda_runs.values() for key in ("averaged_acc", "target_acc") for v in run["curves"][key]]
-    shown += [start, np.mean([report["acc"] for report in source_only.values()])]
-    shown += [run["acc"] for run in adda_runs.values()]
-    axes[2].set_ylim(max(0.0, min(shown) - 0.05), min(1.0, max(shown) + 0.05))
+    axes[2].set_title("ADDA on MNIST\n(curves: monitoring subset)")
     for ax in (ax for ax in axes if ax is not None):
         ax.set_xlabel("iteration")
-        entries = len(ax.get_legend_handles_labels()[0])
-        if entries:  # one column each, so neighbouring panels' legends do not meet
-            ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save_figure(fig, out, name)
 
 
@@ -1006,20 +1060,20 @@ def plot_feature_statistics(adda_runs, mse_runs, source_total_variance, out):
 def plot_tsne(embeddings, out):
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.5))  # printed at about this width
     for ax, (title, points, domains, labels) in zip(axes, embeddings):
-        # SVHN as large pale discs (each digit's cloud), MNIST as small solid dots on top: the two
-        # domains stay apart at report size, where dots against crosses did not.
-        for domain, size, alpha in ((0, 30, 0.18), (1, 5, 0.9)):
-            chosen = domains == domain
-            ax.scatter(points[chosen, 0], points[chosen, 1], c=labels[chosen], cmap="tab10",
-                               vmin=-0.5, vmax=9.5, s=size, alpha=alpha, linewidths=0)
+        # SVHN as open rings, MNIST as filled dots: told apart by shape in print, coloured by digit.
+        colours = plt.cm.tab10(labels.astype(int))
+        source, target = domains == 0, domains == 1
+        ax.scatter(points[source, 0], points[source, 1], s=16, facecolors="none",
+                   edgecolors=colours[source], linewidths=0.6)
+        ax.scatter(points[target, 0], points[target, 1], s=5, c=colours[target], linewidths=0)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     # One legend below both panels, so that it covers no points.
-    markers = [plt.Line2D([], [], ls="", marker="o", markersize=size, color="0.35", alpha=alpha,
-                          markeredgewidth=0, label=label)
-               for size, alpha, label in ((8, 0.3, "SVHN (source): large pale discs"),
-                                          (3, 0.9, "MNIST (target): small dots"))]
+    markers = [plt.Line2D([], [], ls="", marker="o", markersize=5, markerfacecolor="none",
+                          markeredgecolor="0.3", label="SVHN (source): rings"),
+               plt.Line2D([], [], ls="", marker="o", markersize=3, color="0.3",
+                          label="MNIST (target): dots")]
     digits = [plt.Line2D([], [], ls="", marker="s", markersize=7, color=plt.cm.tab10(d), label=str(d))
               for d in range(10)]
     fig.legend(handles=markers, fontsize=9, ncol=2,
@@ -1049,16 +1103,36 @@ def settled_loss(adaptation, name="discriminator_loss", tenth="last"):
     return float(np.mean(losses[-count:] if tenth == "last" else losses[:count]))
 
 
-def late_drift(runs, seeds):
-    """How far each seed's reported encoder ends below its run's best monitored reading (raw
-    iterate or average): a measurement of the curve, not a choice of iterate."""
-    return {"best_monitored": [runs[s]["best_monitored"] for s in seeds],
-            "reported_monitored": [runs[s]["reported_monitored"] for s in seeds],
-            "drop_from_best": [runs[s]["best_monitored"] - runs[s]["reported_monitored"] for s in seeds],
-            "raw_final_acc": [runs[s]["raw_final_acc"] for s in seeds],
-            "final_average_acc": [runs[s]["final_average_acc"] for s in seeds],
-            "chosen_iteration": [runs[s]["chosen_iteration"] for s in seeds],
-            "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds]}
+def paired_gain_summary(gains):
+    """How sure a gain over seeds is (each seed's adapted model against its own source model): the
+    seeds that gain, the exact two-sided sign test of 'a gain is as likely as a loss', and a 95 %
+    percentile bootstrap interval of the mean gain (10,000 resamples of the seeds, fixed generator)."""
+    gains = np.asarray(gains, float)
+    gaining = int((gains > 0).sum())
+    resampled = gains[np.random.default_rng(0).integers(0, len(gains), (10000, len(gains)))].mean(1)
+    return {"seeds_gaining": gaining, "seeds_total": len(gains),
+            "sign_test_p": float(scipy.stats.binomtest(gaining, len(gains), 0.5).pvalue),
+            "gain_bootstrap_95": [float(np.percentile(resampled, 2.5)), float(np.percentile(resampled, 97.5))]}
+
+
+def adaptation_summary(runs, source_reports, seeds):
+    """The per-seed numbers of one adaptation method (ADDA or the MSE variant) on its seeds."""
+    gains = [runs[s]["acc"] - source_reports[s]["acc"] for s in seeds]
+    per_digit = [runs[s]["report"]["per_class"] for s in seeds]
+    return {**mean_std([runs[s]["acc"] for s in seeds]), "seeds": seeds, "gain_per_seed": gains,
+            "source_only_per_seed": [source_reports[s]["acc"] for s in seeds],
+            **paired_gain_summary(gains),
+            "lowest_digit_acc": [min(d) for d in per_digit],
+            "collapsed_digits": [[k for k, a in enumerate(d) if a < 0.10] for d in per_digit],
+            "domain_classifier_acc": {when: [runs[s]["domain_classifier_acc"][when] for s in seeds]
+                                      for when in ("before", "after")},
+            "feature_statistics": {s: runs[s]["feature_statistics"] for s in seeds},
+            "best_monitored": [runs[s]["best_monitored"] for s in seeds],
+            "final_monitored": [runs[s]["final_monitored"] for s in seeds],
+            "drop_from_best": [runs[s]["best_monitored"] - runs[s]["final_monitored"] for s in seeds],
+            "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds],
+            "monitor": {s: {"iteration": runs[s]["curves"]["monitor_iteration"],
+                            "target_acc": runs[s]["curves"]["target_acc"]} for s in seeds}}
 
 
 def write_problem3_results(setup, sources, source_only, mse_runs, adda):
@@ -1067,20 +1141,16 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
     adda_runs, source_reports, source_runs = adda.runs, source_only.reports, sources.runs
     feature_dim = args.fc_widths[-1]
     source_acc = mean_std([source_reports[s]["acc"] for s in seeds])
-    adda_acc = mean_std([adda_runs[s]["acc"] for s in seeds])
-    mse_acc = mean_std([mse_runs[s]["acc"] for s in seeds]) if mse_runs else None
-    print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda_acc['mean']:.3f} "
-          f"+- {adda_acc['std']:.3f}" + (f"; MSE {mse_acc['mean']:.3f} +- {mse_acc['std']:.3f}" if mse_acc else "")
-          + f" over seeds {seeds}")
-    some_run = adda_runs[first_seed]
-    settings = {"iterations": args.adapt_iterations, "lr_target": args.adapt_lr,
-                "betas": [0.5, 0.999], "batch_size": args.batch_size, "optimiser": "Adam",
-                "lr_schedule": "half cosine to zero", "stopping": "fixed schedule; the reported "
-                "encoder is the weight average at the reading of highest SND on MNIST training "
-                "images; the final average and the raw final iterate beside it",
-                "average_horizon": args.average_horizon, "average_decay": some_run["average_decay"],
-                "anchor_distance": args.anchor_distance,
-                "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in adda_runs.items()}}
+    adda_summary = adaptation_summary(adda_runs, source_reports, seeds)
+    mse_seeds = list(mse_runs)
+    print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda_summary['mean']:.3f} "
+          f"+- {adda_summary['std']:.3f} ({adda_summary['seeds_gaining']} of {len(seeds)} seeds gain) over "
+          f"seeds {seeds}")
+    settings = {"iterations": args.adapt_iterations, "lr": args.adapt_lr, "betas": [0.5, 0.999],
+                "batch_size": args.batch_size, "optimiser": "Adam, both players",
+                "lr_schedule": "half cosine to zero, both players", "reported": "final iterate",
+                "source_batches": "class-balanced", "augment": not args.no_augment,
+                "discriminator_dropout": args.discriminator_dropout}
     results = {
         "architecture": {"conv_widths": args.conv_widths, "fc_widths": args.fc_widths,
                          "layer_shapes": sources.layer_shapes, "feature_dim": feature_dim,
@@ -1091,40 +1161,37 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
         "seeds": seeds,
         "spread_covers": "whole pipeline per seed: source training, MSE variant and ADDA",
         "source": {"svhn_train_acc": float(np.mean([source_runs[s]["svhn_train_acc"] for s in seeds])),
+                   "svhn_held_out_acc": float(np.mean([source_runs[s]["svhn_held_out_acc"] for s in seeds])),
                    "svhn_test_acc": float(np.mean([source_runs[s]["svhn_test_acc"] for s in seeds])),
                    "svhn_test_per_seed": [source_runs[s]["svhn_test_acc"] for s in seeds],
+                   "svhn_held_out_per_seed": [source_runs[s]["svhn_held_out_acc"] for s in seeds],
                    "svhn_train_per_seed": [source_runs[s]["svhn_train_acc"] for s in seeds],
-                   "steps": args.source_steps, "weight_decay": args.source_weight_decay,
-                   "train_images": len(svhn["train"][1]), "history": source_runs[first_seed]["history"],
-                   "final_train_loss": [source_runs[s]["history"]["train_loss"][-1] for s in seeds]},
+                   "chosen_step": [source_runs[s]["chosen_step"] for s in seeds],
+                   "steps_run": [source_runs[s]["steps_run"] for s in seeds],
+                   "max_steps": args.source_steps, "patience": args.source_patience,
+                   "weight_decay": args.source_weight_decay, "augment": not args.no_augment,
+                   "train_images": len(svhn["train"][1]),
+                   "fit_images": len(held_out_tenth(svhn["train"][1], first_seed)[0]),
+                   "history": source_runs[first_seed]["history"]},
         "source_only_mnist_acc": source_acc["mean"],
         "source_only": {**source_acc, "per_class_seed0": source_reports[first_seed]["per_class"],
+                        "confusion_seed0": source_reports[first_seed]["confusion"],
                         "inverted_mnist": mean_std([source_only.inverted_acc[s] for s in seeds])},
-        "adda": {**adda_acc, "gain_per_seed": [adda_runs[s]["acc"] - source_reports[s]["acc"] for s in seeds],
+        "adda": {**adda_summary,
                  "per_class_seed0": adda_runs[first_seed]["report"]["per_class"],
-                 "feature_statistics": {s: r["feature_statistics"] for s, r in adda_runs.items()},
+                 "confusion_seed0": adda_runs[first_seed]["report"]["confusion"],
                  "discriminator_loss_final": [settled_loss(adda_runs[s]) for s in seeds],
-                 "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
-                 "monitor": {s: {"iteration": r["curves"]["monitor_iteration"],
-                                 "target_acc": r["curves"]["target_acc"],
-                                 "averaged_acc": r["curves"]["averaged_acc"],
-                                 "distance_from_source": r["curves"]["distance_from_source"],
-                                 "snd": r["curves"]["snd"]}
-                             for s, r in adda_runs.items()},
                  "discriminator_acc_final": [settled_loss(adda_runs[s], "discriminator_acc") for s in seeds],
+                 "discriminator_held_out_gap": [adda_runs[s]["discriminator_held_out_gap"] for s in seeds],
                  "target_loss_start": [settled_loss(adda_runs[s], "target_loss", "first") for s in seeds],
                  "target_loss_final": [settled_loss(adda_runs[s], "target_loss") for s in seeds],
-                 **late_drift(adda_runs, seeds),
-                 "settings": {**settings, "lr_discriminator": args.discriminator_lr,
-                              "lr_discriminator_ratio": args.discriminator_lr / args.adapt_lr}},
-        "mse": None if mse_acc is None else {
-            **mse_acc, "feature_statistics": {s: r["feature_statistics"] for s, r in mse_runs.items()},
-            "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in seeds],
-            "loss_floor": [mse_floor(mse_runs[s], feature_dim) for s in seeds],
-            "gain_per_seed": [mse_runs[s]["acc"] - source_reports[s]["acc"] for s in seeds],
-            **late_drift(mse_runs, seeds),
-            "settings": {**settings, "lr": args.adapt_lr,
-                         "l2_sp_alpha": {s: r["l2_sp_alpha"] for s, r in mse_runs.items()}}},
+                 "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
+                 "settings": settings},
+        "mse": None if not mse_runs else {
+            **adaptation_summary(mse_runs, source_reports, mse_seeds),
+            "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in mse_seeds],
+            "loss_floor": [mse_floor(mse_runs[s], feature_dim) for s in mse_seeds],
+            "settings": settings},
         **adda.feature_space,
         "source_feature_statistics": source_only.feature_spread,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),

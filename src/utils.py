@@ -193,15 +193,16 @@ def save_figure(fig, out_dir, name):
     return figures / f"{name}.pdf"
 
 
-def draw_confusion(ax, matrix, names, every_cell=True, fontsize=9, rotation=0):
+def draw_confusion(ax, matrix, names, as_percent=False, fontsize=9, rotation=0):
     """A confusion matrix (rows: true class) coloured by the share of each true class, with the
-    count in every cell, or (every_cell=False) each class's accuracy in % on the diagonal."""
+    count in every cell, or (as_percent) the share of its row in % in every cell of at least 1 %."""
     matrix = np.asarray(matrix)
     shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     shown = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    cells = np.ndindex(matrix.shape) if every_cell else ((k, k) for k in range(len(matrix)))
-    for i, j in cells:
-        ax.text(j, i, matrix[i, j] if every_cell else f"{100 * shares[i, j]:.0f}", ha="center",
+    for i, j in np.ndindex(matrix.shape):
+        if as_percent and shares[i, j] < 0.005:
+            continue
+        ax.text(j, i, f"{100 * shares[i, j]:.0f}" if as_percent else matrix[i, j], ha="center",
                 va="center", fontsize=fontsize, color="white" if shares[i, j] > 0.5 else "black")
     ax.set_xticks(range(len(names)), names, rotation=rotation, ha="right" if rotation else "center")
     ax.set_yticks(range(len(names)), names)
@@ -402,8 +403,17 @@ def data_fingerprint(*paths):
 
 
 def save_atomic(obj, path):
-    """torch.save through a temp file and a rename, so an interrupt never leaves a broken file."""
+    """torch.save through a temp file and a rename, so an interrupt never leaves a broken file. A
+    failed write (torch reports a full disk as RuntimeError, not OSError) removes the temp file and
+    becomes a one-line error naming the checkpoint."""
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, temp)
-    os.replace(temp, path)
+    try:
+        torch.save(obj, temp)
+        os.replace(temp, path)
+    except (OSError, RuntimeError) as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        free = shutil.disk_usage(path.parent).free
+        reason = "no space left on device" if free < (1 << 20) else f"cannot be written ({error})"
+        raise UserError(f"{path}: {reason}") from None

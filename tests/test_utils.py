@@ -1,5 +1,6 @@
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,26 @@ def test_atomic_json_leaves_old_file_and_no_temp_when_interrupted(tmp_path, monk
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"version": 1}
     assert [p.name for p in target.parent.iterdir()] == ["problem9.json"]
+
+
+def test_a_checkpoint_write_on_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    """torch.save reports a full disk as RuntimeError('basic_ios::clear: iostream error')."""
+    def write_part_then_fail(obj, path):
+        Path(path).write_bytes(b"PK\x03\x04 half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(utils.torch, "save", write_part_then_fail)
+    monkeypatch.setattr(utils.shutil, "disk_usage", lambda path: shutil_usage(free=0))
+    target = tmp_path / "source_seed0.pt"
+    with pytest.raises(utils.UserError) as raised:
+        utils.save_atomic({"w": 1}, target)
+    assert str(raised.value) == f"{target}: no space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+def shutil_usage(free):
+    import collections
+    return collections.namedtuple("usage", "total used free")(1 << 30, (1 << 30) - free, free)
 
 
 def run_main_on(body):
