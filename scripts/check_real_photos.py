@@ -65,12 +65,15 @@ def summarise_run(case, seed, r, minutes):
             "trigger_px": round(max(box[2] - box[0], box[3] - box[1]) * r["image_size"]),
             "found": r["failing_class"] == poisoned, "iou": r["trigger_iou"],
             "val_before": r["before"]["val_acc"],
-            "poisoned_test_before": r["before"]["test_per_class"][poisoned],
-            "poisoned_test_after": r["after"]["test_per_class"][poisoned],
+            "poisoned_test_before": r["before"]["scored_half_failing_acc"],
+            "poisoned_test_after": r["after"]["scored_half_failing_acc"],
+            "poisoned_test_before_all": r["before"]["test_per_class"][poisoned],
+            "poisoned_test_after_all": r["after"]["test_per_class"][poisoned],
+            "planted_asr_after": (r["planted_trigger_attack_rate"] or {}).get("after"),
             "val_after": r["after"]["val_acc"], "test_after": r["after"]["test_acc"],
             "asr_before": r["attack_success_rate"]["before"], "asr_after": r["attack_success_rate"]["after"],
             "criterion_met": r["localisation"]["criterion_met"], "threshold": r["localisation"]["threshold"],
-            "fix_rounds": len(r["fix_rounds"]),
+            "fill": r["fill"],
             "occlusion_changes": {o["size_px"]: o["images_with_class_change_at_region"] for o in occlusion},
             "n_explained": len(r["explained_train_files"]), "minutes": round(minutes, 2)}
 
@@ -80,7 +83,8 @@ def passes(row):
     gone, a sticker is localised (IoU), and a square that can hide it (the exam's 10x10 when the
     sticker fits under it, else the evidence-sized one) changes the class in most explained images."""
     ok = (row["found"] and row["val_before"] >= 0.95 and row["poisoned_test_before"] <= 0.5
-          and row["poisoned_test_after"] >= 0.9 and row["asr_after"] <= 0.1)
+          and row["poisoned_test_after"] >= 0.9 and row["asr_after"] <= 0.1
+          and (row["planted_asr_after"] is None or row["planted_asr_after"] <= 0.1))
     if row["trigger"] == "patch":
         changes = row["occlusion_changes"]
         square = 10 if row["trigger_px"] <= 10 else max(changes)
@@ -90,14 +94,14 @@ def passes(row):
 
 def print_table(rows):
     print("\ncase                 seed trigger poisoned       found IoU   val   poisoned test  ASR            "
-          "val/test after  loc.     rounds occl. changes  min   ")
+          "val/test after  loc.     fill    occl. changes  min   ")
     for row in rows:
         changes = " ".join(f"{size}px:{n}" for size, n in row["occlusion_changes"].items())
         print(f"{row['case']:20s} {row['seed']:4d} {row['trigger']:7s} {row['poisoned']:14s} "
               f"{str(row['found']):5s} {row['iou']:.2f}  {row['val_before']:.3f} {row['poisoned_test_before']:.2f} -> "
               f"{row['poisoned_test_after']:.2f}   {row['asr_before']:.2f} -> {row['asr_after']:.2f}   "
               f"{row['val_after']:.3f}/{row['test_after']:.3f}   {row['threshold']:.2f}{'' if row['criterion_met'] else '!'}"
-              f"     {row['fix_rounds']}      {changes:14s} {row['minutes']:4.1f}  "
+              f"     {row['fill']:7s} {changes:14s} {row['minutes']:4.1f}  "
               f"{'PASS' if passes(row) else 'FAIL'}")
 
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image, ImageOps
 from scipy import ndimage
+from skimage.restoration import inpaint_biharmonic
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from planted_signs import apply_trigger, build_planted_set, group_of, read_truth, subtype_of
@@ -69,10 +70,10 @@ def parse_arguments(argv=None):
     explain.add_argument("--n-localise", type=int, default=60,
                          help="training images per group (failing class / others) aggregated to "
                               "localise the trigger")
-    explain.add_argument("--asr-bar", type=float, default=0.1,
-                         help="a retrained model whose attack success rate is above this still "
-                              "follows the trigger: the region is enlarged and the model retrained "
-                              "once more")
+    explain.add_argument("--fill", choices=("inpaint", "grey"), default="inpaint",
+                         help="what replaces the localised region in the training images: an "
+                              "inpainting from the pixels around it (biharmonic), or the training "
+                              "images' mean colour (a side run to compare)")
     explain.add_argument("--fixed-data-dir", type=writable_folder, default=None,
                          help="where the modified training data goes (default: DATA_DIR-trigger-removed)")
     args = parser.parse_args(argv)
@@ -295,6 +296,8 @@ class FailingClass:
     index: int
     val_to_test_drop: dict   # per class: validation accuracy minus test accuracy
     clean_test_recall: float
+    chosen_on: torch.Tensor  # the half of its test images that 2f may look at (indices into test)
+    scored_on: torch.Tensor  # the other half, which 2g scores and nothing chooses on
 
 
 @dataclass
@@ -334,9 +337,9 @@ class Fix:
 class Retrained:
     """2g: the model trained on the modified data, and the attack check."""
     classifier: TrainedClassifier
-    mask: np.ndarray                # the region neutralised in its training data (enlarged in round 2)
-    rounds: list
+    mask: np.ndarray                # the region filled in its training data
     attack_success_rate: dict
+    scored_half_acc: dict           # the failing class on its scored test half, before and after
     fixed_dir: Path
     alternative: dict               # failing_class_only_fix(): the fix 2f argues against, measured
 
@@ -527,6 +530,16 @@ def find_failing_class(report, classes):
     return max(drops, key=drops.get), drops
 
 
+def halves_of_failing_test(setup, failing_index):
+    """The failing class's test images in two seeded halves: whatever chooses a setting of the fix
+    (2f) may look at the first; 2g scores the fix on the second. The images that grade the fix then
+    never chose it."""
+    members = torch.nonzero(setup.data["test"][1] == failing_index).flatten()
+    order = members[torch.randperm(len(members), generator=torch.Generator().manual_seed(setup.args.seed))]
+    half = len(order) // 2
+    return order[:half].sort().values, order[half:].sort().values
+
+
 def answer_2c(setup, first_model):
     report = first_model.report
     name, drops = find_failing_class(report, setup.classes)
@@ -535,7 +548,9 @@ def answer_2c(setup, first_model):
     plot_confusions(report, setup.classes, setup.out, "p2_confusion_before",
                     "before the fix: validation against test")
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_before")
-    failing = FailingClass(name, setup.classes.index(name), drops, report["test"]["per_class"][name])
+    index = setup.classes.index(name)
+    chosen_on, scored_on = halves_of_failing_test(setup, index)
+    failing = FailingClass(name, index, drops, report["test"]["per_class"][name], chosen_on, scored_on)
     plot_failing_class(setup, report, failing)
     return failing
 
@@ -714,8 +729,8 @@ def evidence_map(model, setup, failing_index, stride):
 
 
 def localise_trigger(model, setup, failing):
-    """2f, from the first model and the training data alone (plus the failing class's clean test
-    images, as in 2c). Threshold the evidence map, lowest threshold last; a candidate region grown
+    """2f, from the first model and the training data alone (plus the half of the failing class's
+    clean test images that 2g does not score). Threshold the evidence map, lowest threshold last; a candidate region grown
     by a margin is accepted once the first model treats the failing class's training images with the
     region neutralised as it treats that class's clean test images with the SAME region neutralised:
     recognised no more often than those, up to two standard errors of the difference of the two
@@ -725,10 +740,9 @@ def localise_trigger(model, setup, failing):
     stride = max(setup.args.occlusion_stride, 4)  # coarser here: averaged over many images
     margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
     evidence, groups = evidence_map(model, setup, failing.index, stride)
-    failing_inputs = {}
-    for split in ("train", "test"):
-        images, labels = setup.data[split]
-        failing_inputs[split] = standardise(images[labels == failing.index], setup.mean, setup.std)
+    train_images, train_labels = setup.data["train"]
+    failing_inputs = {"train": standardise(train_images[train_labels == failing.index], setup.mean, setup.std),
+                      "test": standardise(setup.data["test"][0][failing.chosen_on], setup.mean, setup.std)}
 
     def recognised(split, mask):
         neutralised = failing_inputs[split].masked_fill(torch.from_numpy(mask), 0.0)  # 0 = mean grey
@@ -875,12 +889,24 @@ def evidence_sized_occlusion(setup, model, explained, localised, when):
     return occlusion
 
 
-def neutralise_region(image, mask, fill_colour):
-    """Fill the localised region (relative, so any image size) with the dataset's mean colour."""
+def mask_at_size(mask, width, height):
+    """The localised region (found at the network's input size) at an image's own resolution."""
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.NEAREST)) > 0
+
+
+def fill_region(image, mask, fill, fill_colour):
+    """Replace the localised region of a PIL image, at the image's own resolution. 'inpaint': the
+    biharmonic inpainting of scikit-image (Damelin & Hoang 2018), which continues the surrounding
+    pixels smoothly into the region, so the sign looks like a sign there and the retrained model
+    sees sign-like pixels at that place. Where the region touches the image's edge (a frame), the
+    fill can only continue the pixels on its inner side. 'grey': the training images' mean colour."""
     pixels = np.array(image)
-    scaled = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
-        (pixels.shape[1], pixels.shape[0]), Image.NEAREST)) > 0
-    pixels[scaled] = fill_colour
+    scaled = mask_at_size(mask, pixels.shape[1], pixels.shape[0])
+    if fill == "grey":
+        pixels[scaled] = fill_colour
+    else:
+        painted = inpaint_biharmonic(pixels.astype(np.float64) / 255.0, scaled, channel_axis=-1)
+        pixels[scaled] = np.clip(np.round(painted[scaled] * 255.0), 0, 255).astype(np.uint8)
     return Image.fromarray(pixels)
 
 
@@ -890,9 +916,9 @@ def modified_name(relative):
     return relative if relative.suffix.lower() == ".png" else relative.with_name(relative.name + ".png")
 
 
-def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuration, only_label=None):
-    """2f: the same training images with the localised region neutralised in EVERY class (so that
-    neither the trigger nor the grey patch can identify a class); written next to, never over, the
+def write_trigger_free_data(data_dir, fixed_dir, mask, fill, fill_colour, configuration, only_label=None):
+    """2f: the same training images with the localised region filled (fill_region) in EVERY class
+    (so that neither the trigger nor the fill can identify a class); written next to, never over, the
     user's data, and rewritten whenever another configuration or region made what is there. Returns
     the modified files as (path, label) in the order of the original listing. With `only_label`,
     only that class's images are neutralised (the alternative 2g measures)."""
@@ -901,7 +927,7 @@ def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuratio
                for path, _ in samples]
     if len(set(targets)) != len(targets):
         raise UserError(f"{data_dir / 'train'}: two images map to the same modified file name")
-    marker = {"source": str(data_dir.resolve()), "fill_colour": fill_colour,
+    marker = {"source": str(data_dir.resolve()), "fill": fill, "fill_colour": fill_colour,
               "configuration": configuration, "region_digest": hash_mask(mask), "only_label": only_label}
     if fixed_dir.exists():
         if not (fixed_dir / FIXED_MARKER).exists():
@@ -913,7 +939,7 @@ def write_trigger_free_data(data_dir, fixed_dir, mask, fill_colour, configuratio
     for (path, label), target in zip(progress(samples, desc="writing modified data"), targets):
         target.parent.mkdir(parents=True, exist_ok=True)
         image = load_rgb(path)
-        (neutralise_region(image, mask, fill_colour) if only_label in (None, label) else image).save(target)
+        (fill_region(image, mask, fill, fill_colour) if only_label in (None, label) else image).save(target)
     shutil.copytree(data_dir / "test", fixed_dir / "test")  # so the folder is a complete data set
     (fixed_dir / FIXED_MARKER).write_text(json.dumps(marker, indent=2))
     return [(target, label) for target, (_, label) in zip(targets, samples)]
@@ -941,10 +967,10 @@ def answer_2f(setup, first_model, failing, explained, occlusion):
     if verdict["exam_square_changes_nothing"]:
         print(f"[2f] the exam's square changes no prediction of the first model: {verdict['reason']}")
     fill_colour = [int(round(v * 255)) for v in setup.mean.tolist()]
-    samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"], fill_colour,
-                                      checkpoint_key(setup))
+    samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"],
+                                      setup.args.fill, fill_colour, checkpoint_key(setup))
     print(f"[2f] wrote {len(samples)} modified training images to {setup.fixed_dir} "
-          f"({localised['mask'].mean():.1%} of each image neutralised)")
+          f"({localised['mask'].mean():.1%} of each image filled: {setup.args.fill})")
     return Fix(localised, evidence_occlusion, fill_colour, setup.fixed_dir, samples)
 
 
@@ -985,7 +1011,7 @@ def failing_class_only_fix(setup, failing, fix, triggered):
     rate with the trigger pasted, and with a grey patch pasted instead."""
     fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-failing-class-only")
     mask = fix.localised["mask"]
-    samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
+    samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, setup.args.fill, fix.fill_colour,
                                       checkpoint_key(setup), only_label=failing.index)
     alternative = retrain(setup, "after_failing_class_only", samples)
     model, report = alternative.model, alternative.report
@@ -1001,51 +1027,33 @@ def failing_class_only_fix(setup, failing, fix, triggered):
 
 
 def answer_2g(setup, first_model, failing, fix):
-    """Retrain on 2f's data and test on the original, clean test images. The attack success rate
-    checks the result without test labels; if the new model still follows the pasted region, the
-    region is enlarged by one more margin and the model retrained once more (at most two rounds)."""
+    """Retrain on 2f's data and test on the original, clean test images, the failing class scored
+    on the half of its test images that chose nothing. The attack success rate checks the result
+    without test labels."""
     images, labels = setup.data["train"]
     triggered = images[labels == failing.index]
-    clean = setup.data["test"][0][setup.data["test"][1] == failing.index]
-    mask, samples, fixed_dir = fix.localised["mask"], fix.samples, fix.fixed_dir
+    clean = setup.data["test"][0][failing.chosen_on]
+    mask = fix.localised["mask"]
     asr = {"before": attack_success_rate(first_model.model, setup, failing.index, mask, triggered),
            "control_before": attack_success_rate(first_model.model, setup, failing.index, mask, clean)}
-    print(f"[2g] attack success rate of the first model: {asr['before']:.1%} of the other classes' "
-          f"validation images become '{failing.name}' with the region pasted in (control, pasted "
-          f"from clean test images: {asr['control_before']:.1%})")
-    rounds = []
-    for round_number in (1, 2):
-        if round_number == 2:
-            fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-enlarged")
-            samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, fix.fill_colour,
-                                              checkpoint_key(setup))
-        retrained = retrain(setup, "after" if round_number == 1 else "after2", samples)
-        model, history, report = retrained.model, retrained.history, retrained.report
-        asr_after = attack_success_rate(model, setup, failing.index, mask, triggered)
-        control = attack_success_rate(model, setup, failing.index, mask, clean)
-        rounds.append({"round": round_number, "region_area_share": float(mask.mean()),
-                       "fixed_data_dir": str(fixed_dir), "attack_success_rate": asr_after,
-                       "attack_success_rate_control": control,
-                       "failing_test_acc": report["test"]["per_class"][failing.name],
-                       "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"]})
-        print(f"[2g] after the fix (round {round_number}): train {report['train']['acc']:.3f}, val "
-              f"{report['val']['acc']:.3f}, test {report['test']['acc']:.3f}; '{failing.name}' test "
-              f"{report['test']['per_class'][failing.name]:.3f}; attack success rate {asr_after:.1%} "
-              f"(control {control:.1%})")
-        if asr_after <= setup.args.asr_bar or round_number == 2:
-            break
-        print(f"  the retrained model still follows the pasted region (attack success rate above "
-              f"{setup.args.asr_bar:.0%}): enlarging the region by {fix.localised['margin_px']} px and "
-              f"retraining once more")
-        mask = dilate(mask, fix.localised["margin_px"])
-    asr.update(after=asr_after, control_after=control, bar=setup.args.asr_bar)
+    retrained = retrain(setup, "after", fix.samples)
+    model, history, report = retrained.model, retrained.history, retrained.report
+    asr.update(after=attack_success_rate(model, setup, failing.index, mask, triggered),
+               control_after=attack_success_rate(model, setup, failing.index, mask, clean))
+    scored = setup.data["test"][0][failing.scored_on]
+    scored_acc = {when: share_called_failing(m, setup, failing.index, scored)
+                  for when, m in (("before", first_model.model), ("after", model))}
+    print(f"[2g] after the fix: val {report['val']['acc']:.3f}, test {report['test']['acc']:.3f}; "
+          f"'{failing.name}' on its scored test half {scored_acc['before']:.3f} -> {scored_acc['after']:.3f}; "
+          f"attack success rate {asr['before']:.1%} -> {asr['after']:.1%} (control "
+          f"{asr['control_before']:.1%} -> {asr['control_after']:.1%})")
     plot_curves({"before": first_model.history, "after": history}, setup.out)
     plot_confusions(report, setup.classes, setup.out, "p2_confusion_after",
                     "after the fix: validation against test")
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
     plot_accuracy_before_after(first_model.report, report, setup.classes, failing.name, setup.out)
     alternative = failing_class_only_fix(setup, failing, fix, triggered)
-    return Retrained(retrained, mask, rounds, asr, fixed_dir, alternative)
+    return Retrained(retrained, mask, asr, scored_acc, fix.fixed_dir, alternative)
 
 
 # ==================================================================================================
@@ -1327,7 +1335,7 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
         drop_colour_bar(fig, loss_shown, bar)
     ring = plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
                       markeredgecolor="black", label="class changes")
-    region = plt.Line2D([], [], ls="--", color="white", label="neutralised region (2f)",
+    region = plt.Line2D([], [], ls="--", color="white", label="filled region (2f)",
                         path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
     marks = [ring] + ([region] if region_mask is not None else [])
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + marks,
@@ -1529,7 +1537,7 @@ def evidence_colour(setup, failing_index, localised):
 
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
     localised, targets = fix.localised, explained.targets
-    mask = retrained.mask  # 2f's region, or its enlargement when 2g needed a second round
+    mask = retrained.mask  # 2f's region
     occlusion = {when: [occlusion_summary(o, targets, mask, setup.classes) for o in e.occlusions]
                  for when, e in (("before", before), ("after", after))}
     verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, setup.args.image_size),
@@ -1564,13 +1572,22 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "trigger_box": localised["box"],
         "trigger_iou": round(box_iou(localised["box"], truth["box"]), 4) if truth else None,
         "truth": truth, "poisoned_class_found": truth["poisoned_class"] == failing.name if truth else None,
-        "before": summarise(first_model.report), "after": summarise(retrained.classifier.report),
+        "before": summarise(first_model.report) | {
+            "scored_half_failing_acc": retrained.scored_half_acc["before"]},
+        "after": summarise(retrained.classifier.report) | {
+            "scored_on": f"the {len(failing.scored_on)} of the failing class's {len(failing.scored_on) + len(failing.chosen_on)} "
+                         f"test images in the seeded half that chose nothing",
+            "scored_half_failing_acc": retrained.scored_half_acc["after"],
+            "scored_test_files": [str(setup.data["test_samples"][i][0]) for i in failing.scored_on]},
         "localisation": {k: localised[k] for k in (
             "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
             "clean_test_recall", "clean_test_neutralised", "tolerance", "edge_band_px", "box", "core_box",
             "candidates")}
-        | {"region_area_share": float(localised["mask"].mean())},
-        "attack_success_rate": retrained.attack_success_rate, "fix_rounds": retrained.rounds,
+        | {"region_area_share": float(localised["mask"].mean()),
+           "chosen_on": f"the failing class's training images and the {len(failing.chosen_on)} of its "
+                        f"test images in the seeded half that 2g does not score",
+           "chosen_test_files": [str(setup.data["test_samples"][i][0]) for i in failing.chosen_on]},
+        "attack_success_rate": retrained.attack_success_rate,
         "alternative_fix": retrained.alternative,
         "class_model_settings": {"steps": CLASS_MODEL_STEPS, "l2_weight": CLASS_MODEL_L2, "lr": CLASS_MODEL_LR},
         "planted_trigger_attack_rate": {
@@ -1581,8 +1598,9 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
         "split_reason": setup.data["split_reason"],
         "fixed_data_dir": str(retrained.fixed_dir),
-        "fix": "localised region, grown by a margin, filled with the mean colour in every training "
-               "image of every class",
+        "fill": setup.args.fill,
+        "fix": f"localised region, grown by a margin, filled ({setup.args.fill}) in every training "
+               f"image of every class",
         "explained_train_files": [str(setup.data["train_paths"][i]) for i in explained.index],
         "history": {"before": first_model.history, "after": retrained.classifier.history},
         "timings": setup.checkpoints.timings, "resumed_stages": setup.checkpoints.resumed,

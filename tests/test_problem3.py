@@ -1,7 +1,7 @@
 import copy
 import json
-import math
 import struct
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -167,22 +167,20 @@ def test_monitoring_reads_images_spread_over_the_whole_mnist_test_set():
 
 
 def test_discriminator_is_500_500_and_an_output():
-    layers = list(p3.make_discriminator(252))
+    layers = list(p3.make_discriminator(252, dropout=p3.parse_arguments([]).discriminator_dropout))
     linear = [(layer.in_features, layer.out_features) for layer in layers
               if isinstance(layer, torch.nn.Linear)]
     assert linear == [(252, 500), (500, 500), (500, 1)]
-    assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
-
-
-def no_penalty():
-    return torch.zeros(())
+    assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU",
+                                                          "Dropout", "Linear"]
+    assert [layer.p for layer in layers if isinstance(layer, torch.nn.Dropout)] == [0.5, 0.5]
 
 
 def one_step(make_step):
     """One step from a fresh target encoder; which parameters changed, the losses, the step."""
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
-    step = make_step(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+    step = make_step(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3),
                      lambda i: 1.0, p3.parse_arguments([]))
     modules = {"target": target_encoder, "discriminator": getattr(step, "discriminator", torch.nn.Identity())}
     before = {name: [p.clone() for p in module.parameters()] for name, module in modules.items()}
@@ -195,12 +193,12 @@ def one_step(make_step):
 def test_one_adda_step_changes_the_target_encoder_and_the_discriminator():
     changed, losses = one_step(p3.AdversarialStep)
     assert changed == {"target": True, "discriminator": True}
-    assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc", "anchor_penalty"}
+    assert set(losses) == {"discriminator_loss", "target_loss", "discriminator_acc"}
 
 
 def test_one_mse_step_changes_the_target_encoder():
     changed, losses = one_step(p3.MseStep)
-    assert changed == {"target": True, "discriminator": False} and set(losses) == {"mse_loss", "anchor_penalty"}
+    assert changed == {"target": True, "discriminator": False} and set(losses) == {"mse_loss"}
 
 
 def test_the_target_encoder_is_trained_with_inverted_labels():
@@ -209,8 +207,8 @@ def test_the_target_encoder_is_trained_with_inverted_labels():
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
     before = copy.deepcopy(target_encoder)
-    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
-                              lambda i: 1.0, p3.parse_arguments([]))
+    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3),
+                              lambda i: 1.0, p3.parse_arguments(["--discriminator-dropout", "0"]))
     target_images = torch.randn(16, 3, 32, 32)
     losses = step(torch.randn(16, 84), target_images)
     with torch.no_grad():  # D after its own update is the D the encoder's loss was computed with
@@ -234,16 +232,18 @@ def test_quick_run_adda_holds_and_mse_collapses(quick_outputs):
     assert results["adda"]["mean"] >= results["source_only_mnist_acc"] - 0.15
     assert results["adda"]["mean"] >= results["mse"]["mean"] + 0.3
     before = results["source_feature_statistics"]["target_total_variance"]
+    assert results["mse"]["seeds"] == [0]  # --quick: the MSE variant on the first seed only
+    assert results["mse"]["feature_statistics"]["0"]["target_total_variance"] < 0.1 * before
     for seed in ("0", "1"):
-        assert results["mse"]["feature_statistics"][seed]["target_total_variance"] < 0.1 * before
         assert results["adda"]["feature_statistics"][seed]["target_total_variance"] > 0.1 * before
-    for method in ("source_only", "adda", "mse"):
+    for method in ("source_only", "adda"):
         assert len(results[method]["per_seed"]) == 2
+    assert len(results["adda"]["domain_classifier_acc"]["after"]) == 2
     # whole-pipeline seeds: each seed trains its own source model
     assert results["source"]["svhn_test_per_seed"][0] != results["source"]["svhn_test_per_seed"][1]
     assert results["mse"]["settings"]["iterations"] == results["adda"]["settings"]["iterations"]
     assert results["mse"]["settings"]["betas"] == results["adda"]["settings"]["betas"]
-    for key in ("svhn_train_acc", "svhn_test_acc"):
+    for key in ("svhn_train_acc", "svhn_held_out_acc", "svhn_test_acc"):
         assert key in results["source"]
     assert (root / "out" / "figures" / "p3_tsne.pdf").exists()
 
@@ -346,22 +346,7 @@ def test_cosine_schedule_starts_at_one_and_ends_at_zero():
     assert all(factor(i) >= factor(i + 1) for i in range(100))
 
 
-def test_l2_sp_penalty_is_zero_at_the_source_and_log_2_at_the_anchor_distance():
-    torch.manual_seed(0)
-    source = p3.WideLeNetEncoder((6, 16), (120, 84))
-    target = copy.deepcopy(source)
-    penalty, alpha = p3.l2_sp_penalty(target, source, anchor_distance=0.1)
-    assert penalty().item() == 0.0 and alpha > 0
-    with torch.no_grad():  # move every parameter by 10 % of itself: 10 % of the norm
-        for parameter in target.parameters():
-            parameter.mul_(1.1)
-    assert penalty().item() == pytest.approx(math.log(2), rel=1e-4)
-    assert p3.relative_distance(target, source) == pytest.approx(0.1, rel=1e-4)
-    no_penalty, zero = p3.l2_sp_penalty(target, source, anchor_distance=0)
-    assert zero == 0.0 and no_penalty().item() == 0.0
-
-
-def tiny_domains(n=40):
+def tiny_domains(n=200):
     generator = torch.Generator().manual_seed(0)
     images = lambda count, channels: torch.randint(0, 256, (count, channels, 32, 32), dtype=torch.uint8,
                                                    generator=generator)
@@ -377,80 +362,130 @@ def tiny_setup(args, svhn, mnist):
                     checkpoints=None, started_at=0.0)
 
 
-def tiny_arguments():
-    """A wide LeNet-5 of the classic widths, 3 source steps, 6 adaptation iterations read every 3,
-    and a weight-average horizon of half the run (decay 2/3, so that averaging shows)."""
+def tiny_arguments(*extra):
+    """A wide LeNet-5 of the classic widths, 3 source steps, 6 adaptation iterations read every 3."""
     return p3.parse_arguments(["--conv-widths", "6", "16", "--fc-widths", "120", "84", "--source-steps", "3",
                                "--batch-size", "8", "--adapt-iterations", "6", "--monitor-every", "3",
-                               "--monitor-images", "20", "--average-horizon", "0.5"])
+                               "--monitor-images", "20", *extra])
 
 
-@pytest.mark.parametrize("method", ["adda", "mse"])
-def test_adaptation_reports_the_weight_average_and_anneals_to_zero(method):
-    """Both methods alike: the encoder reported is the exponential moving average of the iterates
-    (AveragedModel's first update copies, later ones decay), the encoder's rate follows the cosine
-    from its peak to zero, and the L2-SP penalty starts at zero and grows as the encoder moves."""
-    args = tiny_arguments()
-    device = torch.device("cpu")
-    svhn, mnist = tiny_domains()
-    source = p3.train_source(svhn, 0, args, device)
+def recorded_adaptation(method, args, svhn, mnist):
+    """adapt() with a step that records, per iteration, the encoder's rate, its weights after the
+    step and the source features it was given."""
+    source = p3.train_source(svhn, 0, args, torch.device("cpu"))
     step_class = p3.AdversarialStep if method == "adda" else p3.MseStep
     log = []
 
-    def recording(target_encoder, optimiser, penalty, lr_factor, args):
-        step = step_class(target_encoder, optimiser, penalty, lr_factor, args)
+    def recording(target_encoder, optimiser, lr_factor, args):
+        step = step_class(target_encoder, optimiser, lr_factor, args)
         log.append(optimiser)
 
-        def recorded(*batch):
-            losses = step(*batch)
-            log.append((optimiser.param_groups[0]["lr"], copy.deepcopy(target_encoder.state_dict()), losses))
+        def recorded(source_features, target_images):
+            losses = step(source_features, target_images)
+            log.append((optimiser.param_groups[0]["lr"], copy.deepcopy(target_encoder.state_dict()),
+                         source_features.clone()))
             return losses
         return recorded
 
     adaptation = p3.adapt(method, 0, source, tiny_setup(args, svhn, mnist), recording)
-    optimiser, steps = log[0], log[1:]
+    return source, adaptation, log[0], log[1:]
+
+
+@pytest.mark.parametrize("method", ["adda", "mse"])
+def test_adaptation_reports_the_final_iterate_and_anneals_to_zero(method):
+    """Both methods alike: the encoder reported (and scored) is the last iterate, and the encoder's
+    rate follows the cosine from its peak to zero."""
+    args = tiny_arguments()
+    svhn, mnist = tiny_domains()
+    source, adaptation, optimiser, steps = recorded_adaptation(method, args, svhn, mnist)
     assert len(steps) == 6 and steps[0][0] == pytest.approx(args.adapt_lr)
     assert optimiser.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # its scheduled end
     assert [lr for lr, _, _ in steps] == sorted([lr for lr, _, _ in steps], reverse=True)
-    assert steps[0][2]["anchor_penalty"] == 0.0 < steps[-1][2]["anchor_penalty"]
-    decay = adaptation["average_decay"]
-    assert decay == pytest.approx(1 - 1 / 3)  # horizon half of the 6 iterations
-    chosen = adaptation["chosen_iteration"]
-    assert chosen in (3, 6)  # a monitoring reading after iteration 0
-    expected = {name: value.clone() for name, value in steps[0][1].items()}
-    for _, state, _ in steps[1:chosen]:
-        for name in expected:
-            expected[name] = decay * expected[name] + (1 - decay) * state[name]
     for name, value in adaptation["target_encoder"].items():
-        assert torch.allclose(value, expected[name], atol=1e-6), name
-    encoder, classifier = p3.load_source(source, args, device)
+        assert torch.equal(value, steps[-1][1][name]), name
+    encoder, classifier = p3.load_source(source, args, torch.device("cpu"))
     encoder.load_state_dict(adaptation["target_encoder"])
     assert adaptation["acc"] == pytest.approx(p3.accuracy(encoder, classifier, mnist["test"]))
-    reading = adaptation["curves"]["monitor_iteration"].index(chosen)
-    assert adaptation["curves"]["snd"][reading] == max(adaptation["curves"]["snd"][1:])
-    assert adaptation["reported_monitored"] == adaptation["curves"]["averaged_acc"][reading] <= adaptation["best_monitored"]
+    assert adaptation["final_monitored"] == adaptation["curves"]["target_acc"][-1] <= adaptation["best_monitored"]
 
 
-def test_soft_neighbourhood_density_is_high_for_clustered_predictions():
-    """SND (Saito et al. 2021): the mean entropy of each sample's softmax over its neighbours'
-    similarities. Identical predictions: every neighbour alike, entropy log(n - 1). Two tight groups
-    of 5: each sample's mass spreads over its 4 group-mates, entropy log 4. Spread predictions: less."""
-    assert p3.soft_neighbourhood_density(torch.full((10, 3), 1 / 3)) == pytest.approx(math.log(9), rel=1e-5)
-    groups = torch.tensor([[0.98, 0.01, 0.01]] * 5 + [[0.01, 0.98, 0.01]] * 5)
-    assert p3.soft_neighbourhood_density(groups) == pytest.approx(math.log(4), rel=1e-3)
-    spread = torch.randn(10, 10, generator=torch.Generator().manual_seed(0)).mul(5).softmax(1)
-    assert p3.soft_neighbourhood_density(spread) < math.log(4)
+@pytest.mark.parametrize("augment", [True, False])
+def test_source_features_are_recomputed_per_batch_from_jittered_crops(augment):
+    """Every SVHN training crop the same image: without jitter every source feature the step is
+    given is the same vector; with it, no two batches (nor two rows) are alike."""
+    args = tiny_arguments(*([] if augment else ["--no-augment"]))
+    svhn, mnist = tiny_domains()
+    one_image = svhn["train"][0][:1].expand(len(svhn["train"][1]), -1, -1, -1).contiguous()
+    svhn["train"] = (one_image, svhn["train"][1])
+    _, _, _, steps = recorded_adaptation("mse", args, svhn, mnist)
+    first, second = steps[0][2], steps[1][2]
+    if augment:
+        assert not torch.allclose(first, second) and not torch.allclose(first[0], first[1])
+    else:
+        assert torch.allclose(first, second) and torch.allclose(first[0], first[1])
+
+
+def test_balanced_batches_hold_every_class_equally_often_over_an_epoch():
+    """SVHN-like label shift (class 1 five times as frequent as the others): an epoch of the sampler
+    holds N // 10 of each class, drawn without repeats until a class is used up."""
+    labels = torch.cat([torch.full((50,), 1), torch.arange(10).repeat_interleave(10)])
+    batches = p3.balanced_batches(labels, 16, torch.Generator().manual_seed(0))
+    epoch = torch.cat([next(batches) for _ in range(15)])[:150]  # N // 10 = 15 per class
+    assert torch.bincount(labels[epoch], minlength=10).tolist() == [15] * 10
+    ones = epoch[labels[epoch] == 1]
+    assert len(set(ones.tolist())) == 15  # class 1's 60 images: 15 different ones, no repeat
+
+
+def test_affine_jitter_moves_a_digit_a_little_and_keeps_its_shape():
+    images = torch.zeros(2, 3, 32, 32)
+    images[:, :, 12:20, 14:18] = 1.0
+    jittered = p3.affine_jitter(images, torch.Generator().manual_seed(0))
+    assert jittered.shape == images.shape and not torch.allclose(jittered, images)
+    assert (jittered.sum((1, 2, 3)) / images.sum((1, 2, 3))).sub(1).abs().max() < 0.3  # scale 0.9-1.1
+
+
+def test_the_step_count_is_chosen_without_mnist(tmp_path):
+    """3a's early stopping reads SVHN only: with MNIST replaced by noise, the same step is kept and
+    the same weights come out."""
+    args = tiny_arguments("--source-steps", "40", "--source-patience", "2", "--seeds", "1", "--out", str(tmp_path))
+    svhn, mnist = tiny_domains()
+    noise = {split: (torch.randint(0, 256, images.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(5)),
+                     labels) for split, (images, labels) in mnist.items()}
+    sources = []
+    for target in (mnist, noise):
+        setup = tiny_setup(args, svhn, target)
+        setup.checkpoints = SimpleNamespace(stage=lambda name, compute: compute())
+        sources.append(p3.answer_3a(setup).runs[0])
+    assert sources[0]["chosen_step"] == sources[1]["chosen_step"] and sources[0]["history"] == sources[1]["history"]
+    assert all(torch.equal(sources[0]["encoder"][k], sources[1]["encoder"][k]) for k in sources[0]["encoder"])
+    assert sources[0]["chosen_step"] % 2 == 0 and sources[0]["steps_run"] <= 40  # read every 40 // 20 steps
+
+
+def test_the_domain_judge_scores_chance_on_one_distribution_and_near_one_on_two():
+    generator = torch.Generator().manual_seed(0)
+    one = torch.randn(1200, 20, generator=generator)
+    same = p3.domain_classifier_accuracy(one[:600], one[600:], seed=0)
+    apart = p3.domain_classifier_accuracy(one[:600], one[600:] + 3.0, seed=0)
+    assert abs(same - 0.5) < 0.08 and apart > 0.97
+
+
+def test_the_paired_gain_summary_counts_seeds_and_gives_the_sign_test():
+    summary = p3.paired_gain_summary([0.05, 0.08, 0.02, 0.10, 0.04])
+    assert summary["seeds_gaining"] == 5 and summary["sign_test_p"] == pytest.approx(2 / 32)
+    low, high = summary["gain_bootstrap_95"]
+    assert 0.02 <= low < 0.058 < high <= 0.10
+    assert p3.paired_gain_summary([0.05, -0.02, 0.01])["seeds_gaining"] == 2
 
 
 def test_the_discriminator_follows_its_schedule():
-    """Both players are annealed: the discriminator's rate follows the factor from step to step (here
-    1, then 0: the first step moves it, the second does not)."""
+    """Both players are annealed and at the same rate: the discriminator's rate is the encoder's and
+    follows the factor from step to step (here 1, then 0: the first step moves it, the second not)."""
     args = p3.parse_arguments([])
-    assert args.discriminator_lr == pytest.approx(4 * args.adapt_lr)  # two time-scales
     torch.manual_seed(0)
     target_encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
-    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), 1e-3), no_penalty,
+    step = p3.AdversarialStep(target_encoder, torch.optim.Adam(target_encoder.parameters(), args.adapt_lr),
                               lambda i: 1.0 if i == 0 else 0.0, args)
+    assert step.discriminator_optimiser.param_groups[0]["initial_lr"] == args.adapt_lr
     moved = []
     for _ in range(2):
         before = [p.clone() for p in step.discriminator.parameters()]
@@ -460,8 +495,8 @@ def test_the_discriminator_follows_its_schedule():
 
 
 def test_no_choice_of_the_adaptation_reads_an_mnist_label():
-    """Shuffled MNIST labels (train and test) change the accuracies read, never the encoder that
-    SND chooses and the run reports."""
+    """Shuffled MNIST labels (train and test) change the accuracies read, never the encoder the run
+    reports."""
     args, device = tiny_arguments(), torch.device("cpu")
     svhn, mnist = tiny_domains()
     source = p3.train_source(svhn, 0, args, device)
@@ -473,9 +508,8 @@ def test_no_choice_of_the_adaptation_reads_an_mnist_label():
                                                                        generator=torch.Generator().manual_seed(labels_seed))])
             data = {name: shuffle(split) for name, split in mnist.items()}
         runs.append(p3.adapt("ADDA", 0, source, tiny_setup(args, svhn, data), p3.AdversarialStep))
-    assert runs[0]["chosen_iteration"] == runs[1]["chosen_iteration"]
-    assert runs[0]["curves"]["snd"] == runs[1]["curves"]["snd"]
     assert all(torch.equal(runs[0]["target_encoder"][k], runs[1]["target_encoder"][k]) for k in runs[0]["target_encoder"])
+    assert runs[0]["domain_classifier_acc"] == runs[1]["domain_classifier_acc"]
 
 
 def test_source_training_decays_the_weights_not_the_biases(monkeypatch):
