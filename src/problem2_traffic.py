@@ -315,19 +315,13 @@ class Explanations:
     """One model's explanations: of the ExplainedImages, and of each class as a whole."""
     saliency: torch.Tensor
     occlusion: dict                 # occlusion_maps() with the exam's square
-    evidence_occlusion: dict | None  # the same with a square that can hide the whole evidence (2f)
     class_model: torch.Tensor       # class_model_visualisation(): one standardised image per class
-
-    @property
-    def occlusions(self):
-        return [self.occlusion] + ([self.evidence_occlusion] if self.evidence_occlusion else [])
 
 
 @dataclass
 class Fix:
     """2f: where the trigger is, and the training data with that region neutralised."""
     localised: dict                 # localise_trigger()
-    evidence_occlusion: dict | None  # the first model's occlusion with the evidence-sized square
     fill_colour: list               # the training images' mean colour, 0..255
     fixed_dir: Path
     samples: list                   # the modified training files, (path, label) as listed
@@ -818,18 +812,6 @@ def evidence_region(evidence, threshold):
     return region, core, band
 
 
-def evidence_extent(localised, image_side):
-    """The side of a square that can hide the whole localised evidence: its box plus the margin on
-    both sides."""
-    x0, y0, x1, y1 = np.array(localised["core_box"]) * image_side
-    return int(math.ceil(max(x1 - x0, y1 - y0)) + 2 * localised["margin_px"])
-
-
-def evidence_square_side(localised, image_side):
-    """The evidence-sized square, at most half the image so that it still has places to go."""
-    return min(evidence_extent(localised, image_side), image_side // 2)
-
-
 def classes_changed_to(occlusion, targets, classes):
     """For each class other than the true one: in how many images it becomes the most probable at
     some position of the square."""
@@ -846,47 +828,6 @@ def occlusion_summary(occlusion, targets, region_mask, classes):
             "images_with_class_change": class_changes(occlusion, targets),
             "images_with_class_change_at_region": class_changes(occlusion, targets, region_mask),
             "min_p_true": float(occlusion["p_true"].amin(dim=(1, 2)).mean())}
-
-
-def occlusion_verdict(summaries, evidence_px, image_side):
-    """Whether the exam's square changes any of the first model's predictions and, when it changes
-    none, why, judged from the evidence's size and what the larger square did."""
-    exam, largest = summaries[0], summaries[-1]
-    square = f"{exam['size_px']}x{exam['size_px']} square"
-    whole = (", which can hide it whole," if evidence_px <= largest["size_px"] else
-             " (half the image, the largest tried)")
-    if exam["images_with_class_change"] > 0:
-        return {"exam_square_changes_nothing": False, "reason": None, "evidence_px": evidence_px}
-    if evidence_px <= exam["size_px"]:
-        kind, reason = "evidence_fits", (f"the evidence ({evidence_px} px across) fits under the {square}, "
-                                         f"yet hiding it changes no prediction")
-    elif largest["images_with_class_change"] > 0:
-        kind, reason = "evidence_larger", (
-            f"the evidence ({evidence_px} px across) is larger than the {square}: hiding part of it "
-            f"leaves enough for the model; the {largest['size_px']} px square{whole} changes the class "
-            f"in {largest['images_with_class_change']} images")
-    elif evidence_px > image_side // 2:
-        kind, reason = "evidence_spread", (
-            f"the evidence spans {evidence_px} of the image's {image_side} px (along the image, like a "
-            f"frame): no square that leaves most of the image visible can hide all of it")
-    else:
-        kind, reason = "no_change", (f"neither the {square} nor the {largest['size_px']} px square{whole} "
-                                     f"changes a prediction")
-    return {"exam_square_changes_nothing": True, "case": kind, "reason": reason, "evidence_px": evidence_px}
-
-
-def evidence_sized_occlusion(setup, model, explained, localised, when):
-    """When the evidence is larger than the exam's square: the same occlusion with a square that
-    can hide it whole (at most half the image), so that 2e's outcome can be read. None otherwise."""
-    side = evidence_square_side(localised, setup.args.image_size)
-    if side <= setup.args.occlusion_size:
-        return None
-    occlusion = setup.checkpoints.stage(f"occlusion_{when}_evidence", lambda: occlusion_maps(
-        model, explained.inputs, explained.targets, side, setup.args.occlusion_stride))
-    plot_occlusion(explained.images, occlusion, setup.classes, int(explained.targets[0]), localised["mask"],
-                   setup.out, f"p2_occlusion_{when}_evidence", f"occlusion, grey {side}x{side} square "
-                   f"(the evidence's size), stride {setup.args.occlusion_stride} px, model {when} the fix")
-    return occlusion
 
 
 def mask_at_size(mask, width, height):
@@ -954,24 +895,17 @@ def hash_mask(mask):
     return hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16]
 
 
-def answer_2f(setup, first_model, failing, explained, occlusion):
-    """Localise where the failing class's evidence differs from the other classes', say what that
-    tells about 2e's square, and write the training data with that region neutralised."""
+def answer_2f(setup, first_model, failing, explained):
+    """Localise where the failing class's evidence differs from the other classes', and write the
+    training data with that region filled."""
     localised = setup.checkpoints.stage("localise", lambda: localise_trigger(first_model.model, setup, failing))
     plot_localisation(localised, explained.images[0], setup.out)
-    evidence_occlusion = evidence_sized_occlusion(setup, first_model.model, explained, localised, "before")
-    summaries = [occlusion_summary(o, explained.targets, localised["mask"], setup.classes)
-                 for o in [occlusion] + ([evidence_occlusion] if evidence_occlusion else [])]
-    verdict = occlusion_verdict(summaries, evidence_extent(localised, setup.args.image_size),
-                                setup.args.image_size)
-    if verdict["exam_square_changes_nothing"]:
-        print(f"[2f] the exam's square changes no prediction of the first model: {verdict['reason']}")
     fill_colour = [int(round(v * 255)) for v in setup.mean.tolist()]
     samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"],
                                       setup.args.fill, fill_colour, checkpoint_key(setup))
     print(f"[2f] wrote {len(samples)} modified training images to {setup.fixed_dir} "
           f"({localised['mask'].mean():.1%} of each image filled: {setup.args.fill})")
-    return Fix(localised, evidence_occlusion, fill_colour, setup.fixed_dir, samples)
+    return Fix(localised, fill_colour, setup.fixed_dir, samples)
 
 
 # ==================================================================================================
@@ -1066,14 +1000,11 @@ def share_inside(maps, mask):
     return (inside / maps.sum(dim=(-2, -1)).clamp(min=1e-12)).tolist()
 
 
-def answer_2h(setup, retrained, explained, fix, before):
+def answer_2h(setup, retrained, explained, before):
     model, mask = retrained.classifier.model, retrained.mask  # the region its training data lacked
     after = Explanations(answer_2d(setup, model, explained, "after"),
                          answer_2e(setup, model, explained, "after", mask),
-                         evidence_sized_occlusion(setup, model, explained, fix.localised, "after"),
                          answer_2a(setup, model, "after"))
-    plot_before_after(explained.images, before, after, int(explained.targets[0]),
-                      short_name(explained.class_name), mask, setup.out)
     plot_class_models(before.class_model, after.class_model, setup, int(explained.targets[0]), mask)
     return after
 
@@ -1086,10 +1017,10 @@ def main(argv=None):
     explained = choose_images_to_explain(setup, failing)            # the images of 2d, 2e and 2h
     saliency = answer_2d(setup, first_model.model, explained, "before")
     occlusion = answer_2e(setup, first_model.model, explained, "before")
-    fix = answer_2f(setup, first_model, failing, explained, occlusion)  # localise, modify the data
+    fix = answer_2f(setup, first_model, failing, explained)  # localise, modify the data
     retrained = answer_2g(setup, first_model, failing, fix)         # retrain, attack check
-    before = Explanations(saliency, occlusion, fix.evidence_occlusion, class_model)
-    after = answer_2h(setup, retrained, explained, fix, before)     # explain the retrained model
+    before = Explanations(saliency, occlusion, class_model)
+    after = answer_2h(setup, retrained, explained, before)          # explain the retrained model
     write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after)
 
 
@@ -1401,36 +1332,6 @@ def plot_localisation(localised, example, out):
     save_figure(fig, out, "p2_trigger_localisation")
 
 
-def plot_before_after(images, before, after, target_index, target_name, region_mask, out):
-    """Saliency and the largest square's drop of p(true class), before and after the fix, each on
-    one colour scale (the drop on the scale of every occlusion figure), for the first five of the
-    explained images: one block, panels large enough to read (the occlusion figures show all)."""
-    occ_before, occ_after = before.occlusions[-1], after.occlusions[-1]
-    size = occ_before["size_px"]
-    rows = ["image", "saliency before", "saliency after", f"{size}x{size}: drop of p({target_name}) before",
-            f"{size}x{size}: drop of p({target_name}) after"]
-    side = images.shape[-1]
-    images = images[:5]
-    fig, axes, bars = image_grid(len(rows), len(images))
-    sal_before, sal_after = relative_saliency(before.saliency), relative_saliency(after.saliency)
-    for k, image in enumerate(images):
-        show(axes[0, k], image)
-        sal = axes[1, k].imshow(sal_before[k], cmap="hot", vmin=0, vmax=1)
-        axes[2, k].imshow(sal_after[k], cmap="hot", vmin=0, vmax=1)
-        for row, occlusion in ((3, occ_before), (4, occ_after)):
-            occ = draw_probability_drop(axes[row, k], occlusion, k, target_index, side)
-            outline_region(axes[row, k], region_mask)
-        for ax in axes[1:3, k]:
-            bare(ax, side)
-    for row, label in enumerate(rows):
-        row_label(axes[row], label.replace(": ", ":\n"))
-    colour_bar(fig, sal, bars[1], "share of max")  # beside the first saliency row
-    drop_colour_bar(fig, occ, bars[3])  # beside the first occlusion row
-    fig.suptitle(f"{len(images)} of the explained training images, before and after the fix",
-                 fontsize=report_points(fig, 10))
-    save_figure(fig, out, "p2_before_after_explanations")
-
-
 def plot_class_models(before, after, setup, failing_index, region_mask):
     """Each class's class model visualisation (2a) as an image, before and after the fix: its
     deviation from the mean colour (the image at rest), amplified by one factor per model (the
@@ -1525,23 +1426,11 @@ def evidence_by_part(before, after, mask):
     return {"area": {name: float(part.mean()) for name, part in parts.items()}} | shares
 
 
-def evidence_colour(setup, failing_index, localised):
-    """The mean RGB colour inside the evidence's box, in the failing class's training images and in
-    the other classes': what the localised evidence looks like."""
-    images, labels = setup.data["train"]
-    x0, y0, x1, y1 = (round(v * setup.args.image_size) for v in localised["core_box"])
-    inside = images[:, :, y0:y1, x0:x1].float().mean(dim=(2, 3))
-    return {"failing_class": inside[labels == failing_index].mean(0).round().int().tolist(),
-            "other_classes": inside[labels != failing_index].mean(0).round().int().tolist()}
-
-
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
     localised, targets = fix.localised, explained.targets
     mask = retrained.mask  # 2f's region
-    occlusion = {when: [occlusion_summary(o, targets, mask, setup.classes) for o in e.occlusions]
+    occlusion = {when: [occlusion_summary(e.occlusion, targets, mask, setup.classes)]
                  for when, e in (("before", before), ("after", after))}
-    verdict = occlusion_verdict(occlusion["before"], evidence_extent(localised, setup.args.image_size),
-                                setup.args.image_size)
     clean_p = {when: float(e.occlusion["clean_probabilities"][range(len(targets)), targets].mean())
                for when, e in (("before", before), ("after", after))}
     saliency_shares = {when: share_inside(e.saliency, mask)  # per image
@@ -1564,7 +1453,6 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "class_model_share_in_region": {w: share_inside(e.class_model[failing.index].abs().amax(0, keepdim=True),
                                                         mask)[0] for w, e in (("before", before), ("after", after))},
         "by_part": evidence_by_part(before, after, mask),
-        "evidence_colour": evidence_colour(setup, failing.index, localised),
     }
     truth = {k: v for k, v in setup.truth.items() if k != "files"} if setup.truth else None
     results = {
@@ -1594,7 +1482,7 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
             when: planted_trigger_attack_rate(model, setup, failing.index, truth)
             for when, model in (("before", first_model.model), ("after", retrained.classifier.model))}
         if truth and truth["poisoned_class"] == failing.name else None,
-        "occlusion": occlusion, "occlusion_verdict": verdict, "explanation": explanation,
+        "occlusion": occlusion, "explanation": explanation,
         "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
         "split_reason": setup.data["split_reason"],
         "fixed_data_dir": str(retrained.fixed_dir),

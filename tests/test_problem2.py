@@ -483,18 +483,6 @@ def test_quick_run_on_another_planted_trigger(tmp_path):
     assert results["trigger_iou"] is not None and results["attack_success_rate"]["before"] > 0.5
 
 
-def test_the_occlusion_verdict_says_why_the_exam_square_changed_nothing():
-    def entry(size, changed):
-        return {"size_px": size, "images_with_class_change": changed}
-    assert not p2.occlusion_verdict([entry(10, 2), entry(19, 10)], 19, 64)["exam_square_changes_nothing"]
-    assert p2.occlusion_verdict([entry(10, 0), entry(19, 10)], 19, 64)["case"] == "evidence_larger"
-    assert p2.occlusion_verdict([entry(10, 0), entry(32, 0)], 64, 64)["case"] == "evidence_spread"
-    assert p2.occlusion_verdict([entry(10, 0), entry(19, 0)], 19, 64)["case"] == "no_change"
-    assert p2.occlusion_verdict([entry(10, 0)], 8, 64)["case"] == "evidence_fits"
-    larger = p2.occlusion_verdict([entry(10, 0), entry(32, 3)], 40, 64)  # capped at half the image
-    assert "largest tried" in larger["reason"] and "hide it whole" not in larger["reason"]
-
-
 def test_a_class_change_counts_at_the_region_only_with_the_square_centred_in_it():
     most_probable = torch.zeros(1, 3, 3, dtype=torch.long)
     most_probable[0, 0, 2] = 1  # one change, with the square's top-left corner at (0, 8)
@@ -570,15 +558,6 @@ def test_the_crop_parts_of_a_frame_leave_an_empty_outer_band_and_the_shares_stay
     shares = p2.evidence_by_part(explanations, explanations, mask)
     assert shares["saliency"]["before"]["outer band"] == 0.0
     assert sum(shares["saliency"]["after"].values()) == pytest.approx(1.0)
-
-
-def test_the_evidence_colour_is_the_mean_colour_inside_the_box_per_group():
-    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
-    images[:2, 0, 4:8, 4:8] = 200  # the failing class: red in the lower right
-    images[2:, 2, 4:8, 4:8] = 100  # the others: some blue there
-    setup = SimpleNamespace(data={"train": (images, torch.tensor([1, 1, 0, 2]))}, args=SimpleNamespace(image_size=8))
-    colour = p2.evidence_colour(setup, 1, {"core_box": [0.5, 0.5, 1.0, 1.0]})
-    assert colour == {"failing_class": [200, 0, 0], "other_classes": [0, 0, 100]}
 
 
 def test_the_inpainted_fill_leaves_no_sticker_colour_inside_and_every_pixel_outside_unchanged(tmp_path):
