@@ -4,10 +4,10 @@ CANDIDATE ?= XX
 PYTHON    := .venv/bin/python
 ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
-LONG_SEEDS ?= 3
+LONG_SEEDS ?= 2
 ARGS      := $(if $(QUICK),--quick,)
 
-.PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-battery problem3-robustness problem3-long problem3-plain report zip benchmark clean
+.PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-grey problem2-battery problem3-weak problem3-noaugment problem3-long side-runs report zip benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -33,24 +33,32 @@ problem2: setup  ## ResNet-18, backdoor, saliency, occlusion, fix, retrain
 problem3: setup  ## wide LeNet-5 on SVHN, MNIST, ADDA and the MSE variant
 	$(PYTHON) src/problem3_adda.py $(ARGS)
 
-problem2-seeds: setup  ## Problem 2 on the default data with seeds 0 1 2; the report's 2g reads it
-	$(PYTHON) scripts/check_real_photos.py --cases default --seeds 0 1 2 --scratch runs/seeds --json doc/results/problem2_seeds.json
+problem2-seeds: setup  ## Problem 2 again with seeds 1 and 2 (the report's 2g reads them)
+	for seed in 1 2; do \
+	  $(PYTHON) src/problem2_traffic.py --seed $$seed --out runs/problem2-seed$$seed && \
+	  cp runs/problem2-seed$$seed/results/problem2.json doc/results/problem2_seed$$seed.json || exit 1; \
+	done
 
-problem2-battery: setup  ## Problem 2 with other planted triggers (5 cases, seed 0); the report's appendix reads it
-	$(PYTHON) scripts/check_real_photos.py --seeds 0 --scratch runs/battery --json doc/results/problem2_real_photos.json
+problem2-grey: setup  ## Problem 2 with the mean-colour fill instead of the inpainting (2g's comparison)
+	$(PYTHON) src/problem2_traffic.py --fill grey --out runs/problem2-grey
+	cp runs/problem2-grey/results/problem2.json doc/results/problem2_grey.json
 
-problem3-robustness: setup  ## Problem 3's ADDA on weaker and stronger source models (3 variants x 3 seeds); the report's 3d reads it
-	$(PYTHON) scripts/check_adda_robustness.py --json doc/results/problem3_robustness.json
+problem2-battery: setup  ## Problem 2 with other planted triggers (5 cases, seed 0): a check, not in the report
+	$(PYTHON) scripts/check_real_photos.py --seeds 0 --scratch runs/battery --json runs/battery/battery.json
 
-problem3-long: setup  ## LONG_SEEDS (3) seeds at the paper's 10000 ADDA iterations; the report's 3d reads it
-	$(PYTHON) src/problem3_adda.py --seeds $(LONG_SEEDS) --adapt-iterations 10000 --monitor-every 250 --no-mse --out runs/long
-	cp runs/long/results/problem3.json doc/results/problem3_long.json
-	cp runs/long/figures/p3_adaptation_curves.pdf doc/figures/p3_long_curves.pdf
+problem3-weak: setup  ## Problem 3 from a weaker source model (2,000 SVHN crops), 3 seeds (3d's side runs)
+	$(PYTHON) src/problem3_adda.py --svhn-train-crops 2000 --seeds 3 --mse-seeds 0 --out runs/problem3-weak
+	cp runs/problem3-weak/results/problem3.json doc/results/problem3_weak.json
 
-problem3-plain: setup  ## Problem 3's ADDA without L2-SP, averaging and two time-scales (annealing kept); the report's 3d reads it
-	$(PYTHON) src/problem3_adda.py --anchor-distance 0 --average-horizon 0 --discriminator-lr 2e-4 --no-mse --out runs/plain
-	cp runs/plain/results/problem3.json doc/results/problem3_plain.json
-	cp runs/plain/figures/p3_adaptation_curves.pdf doc/figures/p3_plain_curves.pdf
+problem3-noaugment: setup  ## Problem 3 without the affine jitter, 3 seeds (3d's side runs)
+	$(PYTHON) src/problem3_adda.py --no-augment --seeds 3 --mse-seeds 0 --out runs/problem3-noaugment
+	cp runs/problem3-noaugment/results/problem3.json doc/results/problem3_noaugment.json
+
+problem3-long: setup  ## Problem 3 at the paper's 10,000 ADDA iterations, LONG_SEEDS seeds (3d's side runs)
+	$(PYTHON) src/problem3_adda.py --adapt-iterations 10000 --monitor-every 500 --seeds $(LONG_SEEDS) --mse-seeds 0 --out runs/problem3-long
+	cp runs/problem3-long/results/problem3.json doc/results/problem3_long.json
+
+side-runs: problem2-seeds problem2-grey problem3-weak problem3-noaugment problem3-long  ## every side run the report reads
 
 report: setup  ## doc/report.pdf from the results that exist
 	$(PYTHON) src/report_numbers.py --candidate $(CANDIDATE)

@@ -899,8 +899,8 @@ def answer_2f(setup, first_model, failing, explained):
     """Localise where the failing class's evidence differs from the other classes', and write the
     training data with that region filled."""
     localised = setup.checkpoints.stage("localise", lambda: localise_trigger(first_model.model, setup, failing))
-    plot_localisation(localised, explained.images[0], setup.out)
     fill_colour = [int(round(v * 255)) for v in setup.mean.tolist()]
+    plot_localisation(localised, explained.images[0], setup.args.fill, fill_colour, setup.out)
     samples = write_trigger_free_data(setup.args.data_dir, setup.fixed_dir, localised["mask"],
                                       setup.args.fill, fill_colour, checkpoint_key(setup))
     print(f"[2f] wrote {len(samples)} modified training images to {setup.fixed_dir} "
@@ -1304,11 +1304,12 @@ def ring_class_changes(ax, occlusion, k, target_index):
                                    fill=False, color="black", lw=1.0))
 
 
-def plot_localisation(localised, example, out):
+def plot_localisation(localised, example, fill, fill_colour, out):
     """Four maps on one scale (each divided by its own maximum: they measure different things),
-    then the region and box on a training image."""
-    fig, axes = plt.subplots(1, 7, figsize=(8.5, 2.3),  # the 6th column: room for the bar's labels
-                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.75, 1.1], "wspace": 0.35})
+    then a training image with the region (dashed) and the evidence box (cyan, thin), and the same
+    image as the fix writes it."""
+    fig, axes = plt.subplots(1, 8, figsize=(9.6, 2.3),  # the 6th column: room for the bar's labels
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.95, 1.1, 1.1], "wspace": 0.35})
     axes[5].axis("off")
     maps = localised["group_maps"]
     panels = [(maps["failing"]["saliency"], "saliency:\nfailing"),
@@ -1320,14 +1321,15 @@ def plot_localisation(localised, example, out):
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
         ax.set_title(title, fontsize=report_points(fig, 9.5))
     colour_bar(fig, shown, axes[4], "share of the\nmap's maximum")
-    photo = axes[6]
-    x0, y0, x1, y1 = np.array(localised["box"]) * localised["mask"].shape[0] - 0.5
-    photo.imshow(example.permute(1, 2, 0).numpy())
-    region = np.ma.masked_where(~localised["mask"], localised["mask"])  # tint the region only
-    photo.imshow(region, cmap="autumn", alpha=0.55, vmin=0, vmax=1)
-    photo.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=2.5))
-    photo.set_title("neutralised\nregion, evidence\nbox (cyan)", fontsize=report_points(fig, 9.5))
-    for ax in [*axes[:4], photo]:
+    pixels = example.permute(1, 2, 0).numpy()
+    axes[6].imshow(pixels)
+    outline_region(axes[6], localised["mask"])
+    x0, y0, x1, y1 = np.array(localised["core_box"]) * localised["mask"].shape[0] - 0.5
+    axes[6].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=0.8))
+    axes[6].set_title("region (dashed)\nand evidence box", fontsize=report_points(fig, 9.5))
+    axes[7].imshow(np.asarray(fill_region(Image.fromarray(pixels), localised["mask"], fill, fill_colour)))
+    axes[7].set_title(f"filled\n({fill})", fontsize=report_points(fig, 9.5))
+    for ax in [*axes[:4], *axes[6:]]:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")
 
