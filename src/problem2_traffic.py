@@ -982,10 +982,7 @@ def answer_2g(setup, first_model, failing, fix):
           f"attack success rate {asr['before']:.1%} -> {asr['after']:.1%} (control "
           f"{asr['control_before']:.1%} -> {asr['control_after']:.1%})")
     plot_curves({"before": first_model.history, "after": history}, setup.out)
-    plot_confusions(report, setup.classes, setup.out, "p2_confusion_after",
-                    "after the fix: validation against test")
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
-    plot_accuracy_before_after(first_model.report, report, setup.classes, failing.name, setup.out)
     alternative = failing_class_only_fix(setup, failing, fix, triggered)
     return Retrained(retrained, mask, asr, scored_acc, fix.fixed_dir, alternative)
 
@@ -1253,6 +1250,10 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
         draw_occlusion_map(axes[3, k], occlusion["most_probable"][k], occlusion["positions"], size,
                            side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
         ring_class_changes(axes[3, k], occlusion, k, target_index)
+        # the classes the square changes it to, in words: at print the framed cells are small
+        changed_to = [short_name(classes[c])[:8] for c in np.unique(occlusion["most_probable"][k]) if c != target_index]
+        axes[3, k].set_xlabel("→ " + ", ".join(changed_to) if changed_to else "no change",
+                              fontsize=report_points(fig, 8), labelpad=1)
         for ax in axes[1:, k] if region_mask is not None else []:
             outline_region(ax, region_mask)
     true_class = short_name(classes[target_index])
@@ -1353,20 +1354,6 @@ def plot_class_models(before, after, setup, failing_index, region_mask):
                 axes[row, k].set_title(short_name(setup.classes[k]), fontsize=11)
         axes[row, 0].set_ylabel(f"model\n{when}\nthe fix", fontsize=11, rotation=0, ha="right", va="center")
     save_figure(fig, setup.out, "p2_class_models")
-
-
-def plot_accuracy_before_after(before, after, classes, failing_class, out):
-    fig, ax = plt.subplots(figsize=(5, 2.6))  # shown at 0.62 of the text width: 10 pt stays 8 pt
-    x = np.arange(len(classes))
-    ax.bar(x - 0.2, [before["test"]["per_class"][c] for c in classes], 0.4, label="before the fix")
-    ax.bar(x + 0.2, [after["test"]["per_class"][c] for c in classes], 0.4, label="after the fix")
-    names = [c.replace(" ", "\n") for c in classes]  # two lines each, so neighbours do not touch
-    ax.set_xticks(x, [f"{n}\n(failing)" if c == failing_class else n for n, c in zip(names, classes)],
-                  fontsize=9)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.22), ncol=2)
-    save_figure(fig, out, "p2_test_accuracy_before_after")
 
 
 # ==================================================================================================

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 import make_zip
+import report_claims
 import report_numbers
 from conftest import ROOT, SRC
 
@@ -39,13 +40,13 @@ def generate(doc, candidate="42"):
 
 
 def test_every_claim_of_the_text_has_a_predicate_and_every_predicate_a_claim():
-    in_text = report_numbers.claim_sentences(REPORT.read_text())
-    assert set(in_text) == set(report_numbers.CLAIMS)
+    in_text = report_claims.claim_sentences(REPORT.read_text())
+    assert set(in_text) == set(report_claims.CLAIMS)
     assert all(len(sentence.split()) >= 4 for sentence in in_text.values())
 
 
 def test_every_claim_holds_for_the_committed_results():
-    states = report_numbers.claim_states(report_numbers.load_results(ROOT / "doc" / "results"))
+    states = report_claims.claim_states(report_numbers.load_results(ROOT / "doc" / "results"))
     assert {name: state for name, state in states.items() if state} == {}
 
 
@@ -79,7 +80,7 @@ def altered_build(tmp_path_factory):
 def test_a_failing_claim_is_named_with_its_sentence_and_marked_in_the_pdf(altered_build):
     _, printed, text = altered_build
     assert printed.returncode == 0, printed.stderr
-    sentence = report_numbers.claim_sentences(REPORT.read_text())["p3-adda-gains-every-seed"]
+    sentence = report_claims.claim_sentences(REPORT.read_text())["p3-adda-gains-every-seed"]
     assert f"claim p3-adda-gains-every-seed [not supported by these results]: {sentence}" in printed.stdout
     assert re.search(r"ADDA improves on the source model in every one of the \d+ seeds " + re.escape(MARK), text)
     assert text.count(MARK) == 1
