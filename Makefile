@@ -35,12 +35,13 @@ problem3: setup  ## wide LeNet-5 on SVHN, MNIST, ADDA and the MSE variant
 
 problem2-seeds: setup  ## Problem 2 again with seeds 1 and 2 (the report's 2g reads them)
 	for seed in 1 2; do \
-	  $(PYTHON) src/problem2_traffic.py --seed $$seed --out runs/problem2-seed$$seed && \
+	  $(PYTHON) src/problem2_traffic.py --seed $$seed --out runs/problem2-seed$$seed \
+	    --fixed-data-dir runs/problem2-seed$$seed/trigger-removed && \
 	  cp runs/problem2-seed$$seed/results/problem2.json doc/results/problem2_seed$$seed.json || exit 1; \
 	done
 
 problem2-grey: setup  ## Problem 2 with the mean-colour fill instead of the inpainting (2g's comparison)
-	$(PYTHON) src/problem2_traffic.py --fill grey --out runs/problem2-grey
+	$(PYTHON) src/problem2_traffic.py --fill grey --out runs/problem2-grey --fixed-data-dir runs/problem2-grey/trigger-removed
 	cp runs/problem2-grey/results/problem2.json doc/results/problem2_grey.json
 
 problem2-battery: setup  ## Problem 2 with other planted triggers (5 cases, seed 0): a check, not in the report

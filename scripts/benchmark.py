@@ -120,9 +120,9 @@ def main():
         report_stages(results, wall, peak)
         timings, arguments = results["timings"], results["arguments"]
         source_times = [v for k, v in timings.items() if k.startswith("source_")]
-        if source_times:
-            images = arguments["source_steps"] * arguments["batch_size"]
-            print(f"  source training {images / (sum(source_times) / len(source_times)):.0f} images/s")
+        if source_times:  # early stopping: each seed runs its own number of steps
+            images = sum(results["source"]["steps_run"]) * arguments["batch_size"]
+            print(f"  source training {images / sum(source_times):.0f} images/s")
         for method in ("adda", "mse"):
             times = [v for k, v in timings.items() if k.startswith(f"{method}_")]
             if times:

@@ -320,7 +320,7 @@ class Explanations:
 
 @dataclass
 class Fix:
-    """2f: where the trigger is, and the training data with that region neutralised."""
+    """2f: where the trigger is, and the training data with that region filled."""
     localised: dict                 # localise_trigger()
     fill_colour: list               # the training images' mean colour, 0..255
     fixed_dir: Path
@@ -331,10 +331,8 @@ class Fix:
 class Retrained:
     """2g: the model trained on the modified data, and the attack check."""
     classifier: TrainedClassifier
-    mask: np.ndarray                # the region filled in its training data
     attack_success_rate: dict
     scored_half_acc: dict           # the failing class on its scored test half, before and after
-    fixed_dir: Path
     alternative: dict               # failing_class_only_fix(): the fix 2f argues against, measured
 
 
@@ -526,12 +524,24 @@ def find_failing_class(report, classes):
 
 def halves_of_failing_test(setup, failing_index):
     """The failing class's test images in two seeded halves: whatever chooses a setting of the fix
-    (2f) may look at the first; 2g scores the fix on the second. The images that grade the fix then
-    never chose it."""
-    members = torch.nonzero(setup.data["test"][1] == failing_index).flatten()
-    order = members[torch.randperm(len(members), generator=torch.Generator().manual_seed(setup.args.seed))]
-    half = len(order) // 2
-    return order[:half].sort().values, order[half:].sort().values
+    (2f) may look at the first; 2g scores the fix on the second, so the images that grade the fix
+    never chose it. Whole physical signs go to one half (frames of one sign are near-copies):
+    the signs in a seeded order, each to the half that has fewer images so far; one image per sign
+    when the file names do not tell the sign."""
+    members = torch.nonzero(setup.data["test"][1] == failing_index).flatten().tolist()
+    paths = [setup.data["test_samples"][i][0] for i in members]
+    signs = {}
+    for index, path in zip(members, paths):
+        signs.setdefault(group_of(path) or str(path), []).append(index)
+    if len(signs) < 2:
+        raise UserError(f"{setup.args.data_dir / 'test'}: the failing class has {len(members)} test image(s) "
+                        f"of {len(signs)} sign(s); a half that chooses and a half that scores need two")
+    order = torch.randperm(len(signs), generator=torch.Generator().manual_seed(setup.args.seed)).tolist()
+    halves = ([], [])
+    for k in order:
+        group = list(signs.values())[k]
+        halves[len(halves[0]) > len(halves[1])].extend(group)
+    return tuple(torch.tensor(sorted(half)) for half in halves)
 
 
 def answer_2c(setup, first_model):
@@ -730,7 +740,8 @@ def localise_trigger(model, setup, failing):
     recognised no more often than those, up to two standard errors of the difference of the two
     shares. The grey patch goes on both sides because a patch where the trigger sat can itself look
     a little like the trigger to the backdoored model; only what the patch leaves behind of the
-    trigger should count against a region."""
+    trigger should count against a region. (The criterion hides the region with grey; the fix then
+    fills it as --fill says: both take the trigger's pixels away.)"""
     stride = max(setup.args.occlusion_stride, 4)  # coarser here: averaged over many images
     margin = stride  # the evidence's own uncertainty: a square placed every `stride` px
     evidence, groups = evidence_map(model, setup, failing.index, stride)
@@ -862,7 +873,7 @@ def write_trigger_free_data(data_dir, fixed_dir, mask, fill, fill_colour, config
     (so that neither the trigger nor the fill can identify a class); written next to, never over, the
     user's data, and rewritten whenever another configuration or region made what is there. Returns
     the modified files as (path, label) in the order of the original listing. With `only_label`,
-    only that class's images are neutralised (the alternative 2g measures)."""
+    only that class's images are filled (the alternative 2g measures)."""
     _, samples = list_images(data_dir / "train")
     targets = [fixed_dir / "train" / modified_name(path.relative_to(data_dir / "train"))
                for path, _ in samples]
@@ -939,24 +950,29 @@ def retrain(setup, name, samples):
 
 
 def failing_class_only_fix(setup, failing, fix, triggered):
-    """The alternative that 2f argues against, measured: the region neutralised in the failing
-    class's training images only. The grey patch then marks that class as the trigger did, so the
-    retrained model can learn the patch instead of the sign. Its test accuracy, the attack success
-    rate with the trigger pasted, and with a grey patch pasted instead."""
+    """The alternative that 2f argues against, measured: the region filled in the failing class's
+    training images only. The fill then marks that class as the trigger did, so the retrained model
+    can learn the fill instead of the sign. Its accuracy on the scored test half, the attack success
+    rate with the trigger pasted, and with the fill pasted instead (the region of the failing
+    class's training images as filled, at the network's size)."""
     fixed_dir = fix.fixed_dir.with_name(fix.fixed_dir.name + "-failing-class-only")
     mask = fix.localised["mask"]
     samples = write_trigger_free_data(setup.args.data_dir, fixed_dir, mask, setup.args.fill, fix.fill_colour,
                                       checkpoint_key(setup), only_label=failing.index)
     alternative = retrain(setup, "after_failing_class_only", samples)
     model, report = alternative.model, alternative.report
-    grey = torch.tensor(fix.fill_colour, dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, *mask.shape)
+    filled = torch.stack([torch.from_numpy(np.array(fill_region(Image.fromarray(image.permute(1, 2, 0).numpy()),
+                                                                 mask, setup.args.fill, fix.fill_colour))).permute(2, 0, 1)
+                          for image in triggered])
+    scored = setup.data["test"][0][failing.scored_on]
     result = {"fixed_data_dir": str(fixed_dir), "val_acc": report["val"]["acc"], "test_acc": report["test"]["acc"],
               "failing_test_acc": report["test"]["per_class"][failing.name],
+              "scored_half_failing_acc": share_called_failing(model, setup, failing.index, scored),
               "attack_success_rate": attack_success_rate(model, setup, failing.index, mask, triggered),
-              "grey_patch_attack_rate": attack_success_rate(model, setup, failing.index, mask, grey)}
-    print(f"[2g] alternative, the region neutralised in '{failing.name}' only: its test accuracy "
-          f"{result['failing_test_acc']:.3f}; a grey patch pasted onto other classes' images makes "
-          f"{result['grey_patch_attack_rate']:.1%} of them '{failing.name}'")
+              "fill_patch_attack_rate": attack_success_rate(model, setup, failing.index, mask, filled)}
+    print(f"[2g] alternative, the region filled in '{failing.name}' only: its scored test half "
+          f"{result['scored_half_failing_acc']:.3f}; the fill pasted onto other classes' images makes "
+          f"{result['fill_patch_attack_rate']:.1%} of them '{failing.name}'")
     return result
 
 
@@ -984,7 +1000,7 @@ def answer_2g(setup, first_model, failing, fix):
     plot_curves({"before": first_model.history, "after": history}, setup.out)
     plot_test_predictions(setup.data, report, setup.args.seed, setup.out, "p2_test_predictions_after")
     alternative = failing_class_only_fix(setup, failing, fix, triggered)
-    return Retrained(retrained, mask, asr, scored_acc, fix.fixed_dir, alternative)
+    return Retrained(retrained, asr, scored_acc, alternative)
 
 
 # ==================================================================================================
@@ -997,8 +1013,8 @@ def share_inside(maps, mask):
     return (inside / maps.sum(dim=(-2, -1)).clamp(min=1e-12)).tolist()
 
 
-def answer_2h(setup, retrained, explained, before):
-    model, mask = retrained.classifier.model, retrained.mask  # the region its training data lacked
+def answer_2h(setup, retrained, explained, fix, before):
+    model, mask = retrained.classifier.model, fix.localised["mask"]  # the region its training data lacked
     after = Explanations(answer_2d(setup, model, explained, "after"),
                          answer_2e(setup, model, explained, "after", mask),
                          answer_2a(setup, model, "after"))
@@ -1017,7 +1033,7 @@ def main(argv=None):
     fix = answer_2f(setup, first_model, failing, explained)  # localise, modify the data
     retrained = answer_2g(setup, first_model, failing, fix)         # retrain, attack check
     before = Explanations(saliency, occlusion, class_model)
-    after = answer_2h(setup, retrained, explained, before)          # explain the retrained model
+    after = answer_2h(setup, retrained, explained, fix, before)     # explain the retrained model
     write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after)
 
 
@@ -1235,7 +1251,7 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
     p(true class) on a linear scale, its drop on a log scale (draw_probability_drop: a drop of 1e-4
     shows there, and only there), and (e) the most probable class. Two blocks of
     five images, so the panels print large enough to read a single cell; the dashed box on each map
-    is the region neutralised in 2f, once there is one (`region_mask`, else None)."""
+    is the region filled in 2f, once there is one (`region_mask`, else None)."""
     from matplotlib import patheffects
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -1390,7 +1406,7 @@ CROP_PARTS = {"centre": (0.25, 0.75), "ring": (0.1, 0.9), "outer band": (0.0, 1.
 
 
 def crop_parts(mask):
-    """The image cut into the neutralised region and three nested square bands around the centre of
+    """The image cut into the filled region and three nested square bands around the centre of
     the crop (GTSRB's crops are centred on the sign with a margin of about a tenth): 'centre' (the
     middle half of each side, where a sign's symbol is), 'ring' (out to a tenth from the edges,
     where its rim is) and 'outer band' (the margin, mostly background), each without the region."""
@@ -1417,7 +1433,7 @@ def evidence_by_part(before, after, mask):
 
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
     localised, targets = fix.localised, explained.targets
-    mask = retrained.mask  # 2f's region
+    mask = localised["mask"]  # 2f's region
     occlusion = {when: [occlusion_summary(e.occlusion, targets, mask, setup.classes)]
                  for when, e in (("before", before), ("after", after))}
     clean_p = {when: float(e.occlusion["clean_probabilities"][range(len(targets)), targets].mean())
@@ -1474,7 +1490,7 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "occlusion": occlusion, "explanation": explanation,
         "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
         "split_reason": setup.data["split_reason"],
-        "fixed_data_dir": str(retrained.fixed_dir),
+        "fixed_data_dir": str(fix.fixed_dir),
         "fill": setup.args.fill,
         "fix": f"localised region, grown by a margin, filled ({setup.args.fill}) in every training "
                f"image of every class",
