@@ -1107,13 +1107,14 @@ def settled_loss(adaptation, name="discriminator_loss", tenth="last"):
 
 def paired_gain_summary(gains):
     """How sure a gain over seeds is (each seed's adapted model against its own source model): the
-    seeds that gain, the exact two-sided sign test of 'a gain is as likely as a loss', and a 95 %
-    percentile bootstrap interval of the mean gain (10,000 resamples of the seeds, fixed generator)."""
+    seeds that gain, the exact two-sided sign test of 'a gain is as likely as a loss' (ties left
+    out), and a 95 % percentile bootstrap interval of the mean gain (10,000 resamples of the seeds,
+    fixed generator)."""
     gains = np.asarray(gains, float)
-    gaining = int((gains > 0).sum())
+    gaining, untied = int((gains > 0).sum()), int((gains != 0).sum())
     resampled = gains[np.random.default_rng(0).integers(0, len(gains), (10000, len(gains)))].mean(1)
-    return {"seeds_gaining": gaining, "seeds_total": len(gains),
-            "sign_test_p": float(scipy.stats.binomtest(gaining, len(gains), 0.5).pvalue),
+    return {"seeds_gaining": gaining, "seeds_not_tied": untied,
+            "sign_test_p": float(scipy.stats.binomtest(gaining, untied, 0.5).pvalue) if untied else 1.0,
             "gain_bootstrap_95": [float(np.percentile(resampled, 2.5)), float(np.percentile(resampled, 97.5))]}
 
 

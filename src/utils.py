@@ -5,6 +5,7 @@ resumable stage checkpoints, progress bars and one-line user errors.
 """
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -412,8 +413,9 @@ def save_atomic(obj, path):
         torch.save(obj, temp)
         os.replace(temp, path)
     except (OSError, RuntimeError) as error:
+        full = getattr(error, "errno", None) == errno.ENOSPC
+        with contextlib.suppress(OSError):  # measured before the partial file is removed
+            full = full or shutil.disk_usage(path.parent).free < (1 << 20)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        free = shutil.disk_usage(path.parent).free
-        reason = "no space left on device" if free < (1 << 20) else f"cannot be written ({error})"
-        raise UserError(f"{path}: {reason}") from None
+        raise UserError(f"{path}: {'no space left on device' if full else f'cannot be written ({error})'}") from None

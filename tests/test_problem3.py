@@ -1,5 +1,6 @@
 import copy
 import json
+import math
 import struct
 from types import SimpleNamespace
 
@@ -436,12 +437,64 @@ def test_balanced_batches_hold_every_class_equally_often_over_an_epoch():
     assert len(set(ones.tolist())) == 15  # class 1's 60 images: 15 different ones, no repeat
 
 
-def test_affine_jitter_moves_a_digit_a_little_and_keeps_its_shape():
-    images = torch.zeros(2, 3, 32, 32)
-    images[:, :, 12:20, 14:18] = 1.0
+def test_affine_jitter_moves_a_digit_at_most_a_little():
+    """A bright block's centre moves by at most the shift plus what rotation and scale do to a point
+    4 px from the image's centre; its mass changes by at most the scale's (0.9-1.1)^2."""
+    images = torch.zeros(64, 3, 32, 32)
+    images[:, :, 14:18, 18:22] = 1.0  # centred 4 px right of the image's centre
     jittered = p3.affine_jitter(images, torch.Generator().manual_seed(0))
-    assert jittered.shape == images.shape and not torch.allclose(jittered, images)
-    assert (jittered.sum((1, 2, 3)) / images.sum((1, 2, 3))).sub(1).abs().max() < 0.3  # scale 0.9-1.1
+    grid = torch.arange(32.0)
+    mass = jittered[:, 0].sum((1, 2))
+    centre_x = (jittered[:, 0].sum(1) * grid).sum(1) / mass
+    centre_y = (jittered[:, 0].sum(2) * grid).sum(1) / mass
+    moved = ((centre_x - 19.5) ** 2 + (centre_y - 15.5) ** 2).sqrt()
+    assert moved.max() <= 2 * 2 ** 0.5 + 4 * (1 / 0.9 - math.cos(math.radians(10))) + 4 * math.sin(math.radians(10)) + 0.3
+    assert moved.min() < 1.5 and moved.std() > 0.2  # drawn per image, not one move for all
+    assert ((mass / 16) - 1).abs().max() <= 1 / 0.9 ** 2 - 1 + 0.05
+
+
+def test_source_training_keeps_the_best_held_out_reading_and_stops_after_the_patience(monkeypatch):
+    """Held-out readings 0.5, 0.7, 0.6, 0.65, 0.6, ...: with patience 2 the second reading's weights are
+    kept and training stops at the fourth reading."""
+    args = tiny_arguments("--source-steps", "40", "--source-patience", "2")  # a reading every 2 steps
+    readings = iter([0.5, 0.7, 0.6, 0.65, 0.6, 0.6, 0.6, 0.6])
+    weights_at = {}
+    real_accuracy = p3.accuracy
+
+    def scripted(encoder, classifier, split):
+        if len(split[1]) == 20:  # the held-out tenth of 200 crops
+            weights_at[len(weights_at) + 1] = copy.deepcopy(encoder.state_dict())
+            return next(readings)
+        return real_accuracy(encoder, classifier, split)
+    monkeypatch.setattr(p3, "accuracy", scripted)
+    source = p3.train_source(tiny_domains()[0], 0, args, torch.device("cpu"))
+    assert source["chosen_step"] == 4 and source["steps_run"] == 8 and source["svhn_held_out_acc"] == 0.7
+    assert all(torch.equal(source["encoder"][k], weights_at[2][k]) for k in source["encoder"])
+
+
+def test_the_held_out_tenth_is_stratified_and_disjoint():
+    labels = torch.cat([torch.full((50,), 1), torch.arange(10).repeat_interleave(15)])
+    fit, held = p3.held_out_tenth(labels, seed=0)
+    assert not set(fit.tolist()) & set(held.tolist()) and len(fit) + len(held) == len(labels)
+    counts = torch.bincount(labels[held], minlength=10).tolist()  # 65 of 200 are 1s: 6.5 of 20
+    assert len(held) == 20 and counts[1] in (6, 7) and all(counts[k] in (1, 2) for k in range(10) if k != 1)
+
+
+def test_the_held_out_gap_of_the_discriminator_is_its_output_on_training_minus_held_out_crops():
+    torch.manual_seed(0)
+    encoder = p3.WideLeNetEncoder((6, 16), (120, 84))
+    crops = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    brighter = crops // 2 + 128
+    first_feature = torch.nn.Linear(84, 1)  # "source" grows with the first feature
+    with torch.no_grad():
+        first_feature.weight.zero_()
+        first_feature.weight[0, 0] = 1.0
+        first_feature.bias.zero_()
+    same = p3.discriminator_held_out_gap(first_feature, encoder, crops, crops.clone(), torch.device("cpu"))
+    assert same == 0.0
+    features = p3.features(encoder, crops)[:, 0], p3.features(encoder, brighter)[:, 0]
+    expected = (torch.sigmoid(features[0]).mean() - torch.sigmoid(features[1]).mean()).item()
+    assert p3.discriminator_held_out_gap(first_feature, encoder, crops, brighter, torch.device("cpu")) == pytest.approx(expected, abs=1e-6)
 
 
 def test_the_step_count_is_chosen_without_mnist(tmp_path):
@@ -475,6 +528,8 @@ def test_the_paired_gain_summary_counts_seeds_and_gives_the_sign_test():
     low, high = summary["gain_bootstrap_95"]
     assert 0.02 <= low < 0.058 < high <= 0.10
     assert p3.paired_gain_summary([0.05, -0.02, 0.01])["seeds_gaining"] == 2
+    tied = p3.paired_gain_summary([0.05, 0.0, 0.01])  # a tie counts neither way
+    assert tied["seeds_not_tied"] == 2 and tied["sign_test_p"] == pytest.approx(0.5)
 
 
 def test_the_discriminator_follows_its_schedule():

@@ -1,3 +1,4 @@
+import collections
 import json
 import random
 from pathlib import Path
@@ -44,8 +45,12 @@ def test_a_checkpoint_write_on_a_full_disk_is_one_line_and_leaves_no_partial_fil
         Path(path).write_bytes(b"PK\x03\x04 half a checkpoint")
         raise RuntimeError("[enforce fail at inline_container.cc:664] . basic_ios::clear: iostream error")
 
+    def usage_while_the_part_is_there(path):  # full while the partial checkpoint takes the space
+        free = 0 if any(tmp_path.iterdir()) else 1 << 30
+        return collections.namedtuple("usage", "total used free")(1 << 30, (1 << 30) - free, free)
+
     monkeypatch.setattr(utils.torch, "save", write_part_then_fail)
-    monkeypatch.setattr(utils.shutil, "disk_usage", lambda path: shutil_usage(free=0))
+    monkeypatch.setattr(utils.shutil, "disk_usage", usage_while_the_part_is_there)
     target = tmp_path / "source_seed0.pt"
     with pytest.raises(utils.UserError) as raised:
         utils.save_atomic({"w": 1}, target)
@@ -53,9 +58,13 @@ def test_a_checkpoint_write_on_a_full_disk_is_one_line_and_leaves_no_partial_fil
     assert list(tmp_path.iterdir()) == []
 
 
-def shutil_usage(free):
-    import collections
-    return collections.namedtuple("usage", "total used free")(1 << 30, (1 << 30) - free, free)
+def test_a_checkpoint_write_that_fails_otherwise_names_the_error(tmp_path, monkeypatch):
+    def refuse(obj, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(utils.torch, "save", refuse)
+    with pytest.raises(utils.UserError, match=r"source_seed0.pt: cannot be written \(.*Permission denied"):
+        utils.save_atomic({"w": 1}, tmp_path / "source_seed0.pt")
 
 
 def run_main_on(body):
