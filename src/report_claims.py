@@ -166,20 +166,23 @@ def p3_mse_below_source_only(r):
     return all(a < s and a <= 0.2 for a, s in zip(mse["per_seed"], mse["source_only_per_seed"]))
 
 
-def p3_adda_gains_every_seed(r):
-    return all(gain > 0 for gain in r["p3"]["adda"]["gain_per_seed"])
+def p3_adda_gains_most_seeds(r):
+    """'most': more than half of the seeds gain."""
+    return r["p3"]["adda"]["seeds_gaining"] > len(r["p3"]["seeds"]) / 2
 
 
-def p3_gain_interval_positive(r):
-    return r["p3"]["adda"]["gain_bootstrap_95"][0] > 0
-
-
-def p3_discriminator_near_balance(r):
-    """'near log 2': D's training loss over the last tenth within 0.1 of log 2 in every seed, and its
-    batch accuracy at most 65 %."""
+def p3_gain_not_established(r):
+    """The mean gain positive, its 95 % bootstrap interval reaching zero or below."""
     adda = r["p3"]["adda"]
-    return (all(abs(loss - math.log(2)) <= 0.1 for loss in adda["discriminator_loss_final"])
-            and max(adda["discriminator_acc_final"]) <= 0.65)
+    return adda["gain_bootstrap_95"][0] <= 0 < sum(adda["gain_per_seed"])
+
+
+def p3_discriminator_small_edge(r):
+    """'a small edge': D's loss over the last tenth between 0.55 and log 2, its batch accuracy between
+    50 and 75 %, in every seed."""
+    adda = r["p3"]["adda"]
+    return (all(0.55 <= loss < math.log(2) for loss in adda["discriminator_loss_final"])
+            and all(0.5 < acc <= 0.75 for acc in adda["discriminator_acc_final"]))
 
 
 def p3_no_memorisation(r):
@@ -187,20 +190,32 @@ def p3_no_memorisation(r):
     return max(abs(gap) for gap in r["p3"]["adda"]["discriminator_held_out_gap"]) <= 0.05
 
 
-def p3_judge_lower_after(r):
-    """Lower after ADDA in every seed, and 'far from indistinguishable': still above 75 %."""
+def p3_judge_mixed(r):
+    """Lower after ADDA in some seeds (the count printed) and not lower in the others, some of them."""
     judged = r["p3"]["adda"]["domain_classifier_acc"]
-    return all(0.75 < after < before for after, before in zip(judged["after"], judged["before"]))
+    lower = sum(after < before for after, before in zip(judged["after"], judged["before"]))
+    return 0 < lower < len(judged["after"])
 
 
 def p3_mse_judge_high(r):
-    """'tells ... apart': the judge above 95 % on the MSE variant's features in every seed."""
+    """'told apart': the judge above 95 % on the MSE variant's features in every seed."""
     return min(r["p3"]["mse"]["domain_classifier_acc"]["after"]) > 0.95
 
 
-def p3_no_late_drop(r):
-    """'no late drop': the final reading within 1.5 points of the run's best in every seed."""
-    return max(r["p3"]["adda"]["drop_from_best"]) <= 0.015
+def p3_late_drop_in_some_seeds(r):
+    """At least one seed's final reading more than 1.5 points below its best."""
+    return max(r["p3"]["adda"]["drop_from_best"]) > 0.015
+
+
+def p3_digits_move_both_ways(r):
+    """In the first seed, some digit gains at least 10 points and some loses at least 10."""
+    changes = [a - s for a, s in zip(r["p3"]["adda"]["per_class_seed0"], r["p3"]["source_only"]["per_class_seed0"])]
+    return max(changes) >= 0.1 and min(changes) <= -0.1
+
+
+def p3_class_structure_not_kept(r):
+    tsne = r["p3"]["tsne_same_digit_neighbour"]
+    return tsne["after"] < tsne["before"]
 
 
 def p3_no_digit_collapse(r):

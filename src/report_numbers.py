@@ -171,6 +171,15 @@ def problem3_macros(p3):
         "PThreeGaining": adda["seeds_gaining"], "PThreeNotTied": adda["seeds_not_tied"],
         "PThreeTSNEBefore": pct(p3["tsne_same_digit_neighbour"]["before"], 0),
         "PThreeTSNEAfter": pct(p3["tsne_same_digit_neighbour"]["after"], 0)}
+    judged, changes = adda["domain_classifier_acc"], np.subtract(adda["per_class_seed0"], only["per_class_seed0"])
+    best, worst = int(np.argmax(changes)), int(np.argmin(changes))
+    macros.update(PThreeJudgeLower=sum(a < b for a, b in zip(judged["after"], judged["before"])),
+                  PThreeLateDrops=sum(d > 0.015 for d in adda["drop_from_best"]),
+                  PThreeMaxDrop=f"{100 * max(adda['drop_from_best']):.1f}", PThreeBestDigit=best,
+                  PThreeBestDigitBefore=pct(only["per_class_seed0"][best], 0), PThreeWorstDigit=worst,
+                  PThreeBestDigitAfter=pct(adda["per_class_seed0"][best], 0),
+                  PThreeWorstDigitBefore=pct(only["per_class_seed0"][worst], 0),
+                  PThreeWorstDigitAfter=pct(adda["per_class_seed0"][worst], 0))
     macros["PThreeSeedRows"] = "\n".join(
         f"{seed} & {pct(source['svhn_test_per_seed'][k])} & {pct(only['per_seed'][k])} & {pct(adda['per_seed'][k])} & "
         f"{points(adda['gain_per_seed'][k])} & {adda['discriminator_loss_final'][k]:.2f} & "

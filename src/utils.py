@@ -5,7 +5,6 @@ resumable stage checkpoints, progress bars and one-line user errors.
 """
 import argparse
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -413,9 +412,9 @@ def save_atomic(obj, path):
         torch.save(obj, temp)
         os.replace(temp, path)
     except (OSError, RuntimeError) as error:
-        full = getattr(error, "errno", None) == errno.ENOSPC
+        full = False
         with contextlib.suppress(OSError):  # measured before the partial file is removed
-            full = full or shutil.disk_usage(path.parent).free < (1 << 20)
+            full = shutil.disk_usage(path.parent).free < (1 << 20)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise UserError(f"{path}: {'no space left on device' if full else f'cannot be written ({error})'}") from None

@@ -62,14 +62,15 @@ def test_the_wording_never_branches_on_an_outcome():
 
 @pytest.fixture(scope="module")
 def altered_build(tmp_path_factory):
-    """The report built from the committed results with the first seed's ADDA put 5 points below its
-    source model, and the long side run removed."""
+    """The report built from the committed results with the first three seeds' ADDA put 5 points below
+    their source models, and the long side run removed."""
     doc = copy_of_doc(tmp_path_factory.mktemp("altered") / "doc")
     path = doc / "results" / "problem3.json"
     results = json.loads(path.read_text())
     adda = results["adda"]
-    adda["per_seed"][0] = results["source_only"]["per_seed"][0] - 0.05
-    adda["gain_per_seed"][0] = -0.05
+    for seed in range(3):
+        adda["per_seed"][seed] = results["source_only"]["per_seed"][seed] - 0.05
+        adda["gain_per_seed"][seed] = -0.05
     adda.update(problem3_adda.paired_gain_summary(adda["gain_per_seed"]), mean=sum(adda["per_seed"]) / len(adda["per_seed"]))
     path.write_text(json.dumps(results))
     (doc / "results" / "problem3_long.json").unlink()
@@ -82,9 +83,9 @@ def altered_build(tmp_path_factory):
 def test_a_failing_claim_is_named_with_its_sentence_and_marked_in_the_pdf(altered_build):
     doc, printed, text = altered_build
     assert printed.returncode == 0, printed.stderr
-    sentence = report_claims.claim_sentences(REPORT.read_text())["p3-adda-gains-every-seed"]
-    assert f"claim p3-adda-gains-every-seed [not supported by these results]: {sentence}" in printed.stdout
-    assert re.search(r"ADDA improves on the source model in every one of the \d+ seeds " + re.escape(MARK), text)
+    sentence = report_claims.claim_sentences(REPORT.read_text())["p3-adda-gains-most-seeds"]
+    assert f"claim p3-adda-gains-most-seeds [not supported by these results]: {sentence}" in printed.stdout
+    assert re.search(r"and gains in 2 of the 5 seeds " + re.escape(MARK), text)
     states = report_claims.claim_states(report_numbers.load_results(doc / "results"))
     assert text.count(MARK) == sum(state == 1 for state in states.values())  # each failing claim marked once
 
