@@ -1343,9 +1343,9 @@ def plot_localisation(localised, example, fill, fill_colour, out):
     outline_region(axes[6], localised["mask"])
     x0, y0, x1, y1 = np.array(localised["core_box"]) * localised["mask"].shape[0] - 0.5
     axes[6].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=0.8))
-    axes[6].set_title("region (dashed)\nand evidence box", fontsize=report_points(fig, 9.5))
+    axes[6].set_title("region,\nevidence box", fontsize=report_points(fig, 9.5))
     axes[7].imshow(np.asarray(fill_region(Image.fromarray(pixels), localised["mask"], fill, fill_colour)))
-    axes[7].set_title(f"filled\n({fill})", fontsize=report_points(fig, 9.5))
+    axes[7].set_title(f"filled:\n{fill}", fontsize=report_points(fig, 9.5))
     for ax in [*axes[:4], *axes[6:]]:
         bare(ax)
     save_figure(fig, out, "p2_trigger_localisation")

@@ -43,10 +43,17 @@ def p2_validation_high(r):
 
 
 def p2_one_class_fails(r):
-    """The failing class at most 50 % on test; every other class within 5 points of its validation."""
+    """The failing class at most 50 % on test; no other class more than 20 points below its validation."""
     p2 = r["p2"]
     return p2["before"]["test_per_class"][p2["failing_class"]] <= 0.5 and all(
-        drop <= 0.05 for name, drop in p2["val_to_test_drop"].items() if name != p2["failing_class"])
+        drop <= 0.2 for name, drop in p2["val_to_test_drop"].items() if name != p2["failing_class"])
+
+
+def p2_class_model_paints_trigger(r):
+    """The first model's class image at least 3 times the region's area share in it, the retrained
+    model's at most 1.5 times."""
+    share, area = r["p2"]["explanation"]["class_model_share_in_region"], r["p2"]["explanation"]["region_area_share"]
+    return share["before"] >= 3 * area and share["after"] <= 1.5 * area
 
 
 def p2_saliency_concentrates(r):
@@ -109,13 +116,13 @@ def p2_grey_fill_also_works(r):
     return fix_holds(grey) and attack_gone(grey)
 
 
-def p2_alternative_worse(r):
-    """'no fix': on the scored half at least 20 points below the fix, and the fill pasted onto the
-    other classes' images makes at least 20 % of them the failing class."""
+def p2_alternative_also_works(r):
+    """'as well': on the scored half within 5 points of the fix, and the fill pasted onto the other
+    classes' images makes at most 10 % of them the failing class."""
     p2 = r["p2"]
     alternative = p2["alternative_fix"]
-    return (alternative["scored_half_failing_acc"] <= p2["after"]["scored_half_failing_acc"] - 0.2
-            and alternative["fill_patch_attack_rate"] >= 0.2)
+    return (alternative["scored_half_failing_acc"] >= p2["after"]["scored_half_failing_acc"] - 0.05
+            and alternative["fill_patch_attack_rate"] <= 0.1)
 
 
 def p2_region_no_longer_matters(r):
@@ -129,6 +136,29 @@ def p2_evidence_on_the_sign(r):
     """'most ... in the centre and the ring': more than half of each map's share, after the fix."""
     parts = r["p2"]["explanation"]["by_part"]
     return all(parts[m]["after"]["centre"] + parts[m]["after"]["ring"] > 0.5 for m in ("saliency", "occlusion"))
+
+
+def p2_occlusion_answer(r):
+    return p2_occlusion_flips_at_trigger(r)
+
+
+def p2_retrained_answer(r):
+    return fix_holds(r["p2"]) and attack_gone(r["p2"])
+
+
+def p2_explained_answer(r):
+    return p2_region_no_longer_matters(r) and p2_evidence_on_the_sign(r)
+
+
+def p3_mse_answer(r):
+    return p3_mse_collapses(r) and p3_mse_below_source_only(r)
+
+
+def p3_adda_answer(r):
+    """The mean gain positive, not every seed gaining, the judge above 75 % after ADDA in every seed."""
+    adda = r["p3"]["adda"]
+    return (adda["mean"] > r["p3"]["source_only"]["mean"] and adda["seeds_gaining"] < len(r["p3"]["seeds"])
+            and min(adda["domain_classifier_acc"]["after"]) > 0.75)
 
 
 def p3_source_stops_early(r):

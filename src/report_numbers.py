@@ -78,6 +78,7 @@ def problem2_macros(p2):
     misread = np.array(before["test_confusion"])[classes.index(failing)]
     misread[classes.index(failing)] = -1
     box_px = [round((loc["core_box"][k + 2] - loc["core_box"][k]) * p2["image_size"]) for k in (0, 1)]
+    worst_other = max((c for c in classes if c != failing), key=lambda c: p2["val_to_test_drop"][c])
     macros = {
         "PTwoShipped": int(p2["data_source"] != "exam"), "PTwoNTrain": p2["n_images"]["train"],
         "PTwoNVal": p2["n_images"]["val"], "PTwoNTest": p2["n_images"]["test"], "PTwoImageSize": p2["image_size"],
@@ -95,6 +96,8 @@ def problem2_macros(p2):
         "PTwoNScored": len(after["scored_test_files"]), "PTwoNChosen": len(loc["chosen_test_files"]),
         "PTwoFailingMostlyAs": tex(classes[int(np.argmax(misread))]), "PTwoFailingMostlyCount": int(misread.max()),
         "PTwoOcclusionChangesTo": tex(next(iter(p2["occlusion"]["before"][0]["changes_to"]), "none")),
+        "PTwoWorstOtherClass": tex(worst_other), "PTwoWorstOtherDrop": f"{100 * p2['val_to_test_drop'][worst_other]:.1f}",
+        "PTwoWorstOtherCount": int(np.array(before["test_confusion"])[classes.index(worst_other)].sum()),
         "PTwoFailingCount": int(np.array(before["test_confusion"])[classes.index(failing)].sum()),
         "PTwoRegionArea": pct(expl["region_area_share"]), "PTwoBoxWidthPx": box_px[0], "PTwoBoxHeightPx": box_px[1],
         "PTwoThreshold": f"{loc['threshold']:.2f}", "PTwoMarginPx": loc["margin_px"],
@@ -155,7 +158,8 @@ def problem3_macros(p3):
         "PThreeSourceOnlySeeds": listed(only["per_seed"]), "PThreeInverted": pct(only["inverted_mnist"]["mean"]),
         "PThreeIterations": adda["settings"]["iterations"], "PThreeLr": adda["settings"]["lr"],
         "PThreeBatch": adda["settings"]["batch_size"], "PThreeMonitorEvery": p3["arguments"]["monitor_every"],
-        "PThreeADDA": mean_sd(adda["per_seed"]), "PThreeGains": listed(adda["gain_per_seed"], points),
+        "PThreeADDA": mean_sd(adda["per_seed"]), "PThreeADDAMean": pct(adda["mean"]),
+        "PThreeSourceOnlyMean": pct(only["mean"]), "PThreeGains": listed(adda["gain_per_seed"], points),
         "PThreeSignP": f"{adda['sign_test_p']:.3f}", "PThreeGainLow": points(adda["gain_bootstrap_95"][0]),
         "PThreeGainHigh": points(adda["gain_bootstrap_95"][1]),
         "PThreeDLoss": span(adda["discriminator_loss_final"], decimal(2)),
