@@ -2,8 +2,7 @@
 triggers, classes and sizes, and the default data over several seeds. One row per run, and whether
 it meets the acceptance criteria.
 
-    .venv/bin/python scripts/check_real_photos.py --cases default --seeds 0 1 2
-    .venv/bin/python scripts/check_real_photos.py --seeds 0 1 --json doc/results/problem2_real_photos.json
+    .venv/bin/python scripts/check_real_photos.py --seeds 0 --scratch runs/battery --json runs/battery/battery.json
 
 Each case is built like the default data (src/planted_signs.py: split by track, the trigger in one
 class's training images only); only the trigger differs. Nothing in problem2_traffic.py is set from
@@ -79,16 +78,15 @@ def summarise_run(case, seed, r, minutes):
 
 
 def passes(row):
-    """Found, fixed and explained: the poisoned class fails before and recovers after, the attack is
-    gone, a sticker is localised (IoU), and a square that can hide it (the exam's 10x10 when the
-    sticker fits under it, else the evidence-sized one) changes the class in most explained images."""
+    """Found, fixed and explained: the poisoned class fails before and recovers after (on the scored
+    half of its test images), the attack is gone (the localised region and the planted trigger
+    pasted), a sticker is localised (IoU), and the exam's 10x10 square changes the class in most
+    explained images."""
     ok = (row["found"] and row["val_before"] >= 0.95 and row["poisoned_test_before"] <= 0.5
           and row["poisoned_test_after"] >= 0.9 and row["asr_after"] <= 0.1
           and (row["planted_asr_after"] is None or row["planted_asr_after"] <= 0.1))
     if row["trigger"] == "patch":
-        changes = row["occlusion_changes"]
-        square = 10 if row["trigger_px"] <= 10 else max(changes)
-        ok = ok and row["iou"] >= 0.5 and changes[square] >= 0.8 * row["n_explained"]
+        ok = ok and row["iou"] >= 0.5 and row["occlusion_changes"][10] >= 0.8 * row["n_explained"]
     return ok
 
 

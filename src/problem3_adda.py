@@ -968,15 +968,16 @@ def plot_source_curves(sources, out):
         axes[1].plot(history["step"], history["held_out_acc"], color=f"C{k}", label=f"seed {seed}")
         axes[1].plot(history["step"], history["train_acc"], ":", color=f"C{k}")
         axes[1].plot(source["chosen_step"], source["svhn_held_out_acc"], "o", color=f"C{k}", mec="k", mew=0.5)
-    axes[1].plot([], [], "-", color="0.4", label="held-out tenth")
-    axes[1].plot([], [], ":", color="0.4", label="training batches")
-    axes[1].plot([], [], "o", color="0.4", mec="k", mew=0.5, label="step kept")
+    styles = [plt.Line2D([], [], ls="-", color="0.4", label="held-out tenth"),
+              plt.Line2D([], [], ls=":", color="0.4", label="training batches"),
+              plt.Line2D([], [], ls="", marker="o", color="0.4", mec="k", mew=0.5, label="step kept")]
     axes[0].set_title("cross-entropy on the training batches")
     axes[1].set_title("SVHN accuracy")
     for ax in axes:
         ax.set_xlabel("optimiser step")
-    axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-    axes[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    axes[1].legend(handles=styles, fontsize=8, loc="lower right")
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="upper center", ncol=len(sources),
+               bbox_to_anchor=(0.5, 0.02), frameon=False)
     save_figure(fig, out, "p3_source_training")
 
 
@@ -1065,17 +1066,17 @@ def plot_tsne(embeddings, out):
         # SVHN as open rings, MNIST as filled dots: told apart by shape in print, coloured by digit.
         colours = plt.cm.tab10(labels.astype(int))
         source, target = domains == 0, domains == 1
-        ax.scatter(points[source, 0], points[source, 1], s=16, facecolors="none",
-                   edgecolors=colours[source], linewidths=0.6)
-        ax.scatter(points[target, 0], points[target, 1], s=5, c=colours[target], linewidths=0)
+        ax.scatter(points[source, 0], points[source, 1], s=22, facecolors="none",
+                   edgecolors=colours[source], linewidths=0.7)
+        ax.scatter(points[target, 0], points[target, 1], s=9, marker="^", c=colours[target], linewidths=0)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     # One legend below both panels, so that it covers no points.
     markers = [plt.Line2D([], [], ls="", marker="o", markersize=5, markerfacecolor="none",
                           markeredgecolor="0.3", label="SVHN (source): rings"),
-               plt.Line2D([], [], ls="", marker="o", markersize=3, color="0.3",
-                          label="MNIST (target): dots")]
+               plt.Line2D([], [], ls="", marker="^", markersize=4, color="0.3",
+                          label="MNIST (target): filled triangles")]
     digits = [plt.Line2D([], [], ls="", marker="s", markersize=7, color=plt.cm.tab10(d), label=str(d))
               for d in range(10)]
     fig.legend(handles=markers, fontsize=9, ncol=2,

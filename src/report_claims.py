@@ -73,6 +73,10 @@ def p2_occlusion_flips_at_trigger(r):
     return changed >= 0.8 * r["p2"]["arguments"]["n_explain"] and changed == occlusion["images_with_class_change"]
 
 
+def p2_occlusion_one_target(r):
+    return len(r["p2"]["occlusion"]["before"][0]["changes_to"]) == 1
+
+
 def p2_failing_is_poisoned(r):
     return truth(r["p2"])["poisoned_class"] == r["p2"]["failing_class"]
 
