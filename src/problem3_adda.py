@@ -977,7 +977,7 @@ def plot_source_curves(sources, out):
         ax.set_xlabel("optimiser step")
     axes[1].legend(handles=styles, fontsize=8, loc="lower right")
     fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="upper center", ncol=len(sources),
-               bbox_to_anchor=(0.5, 0.02), frameon=False)
+               bbox_to_anchor=(0.5, -0.05), frameon=False)
     save_figure(fig, out, "p3_source_training")
 
 
