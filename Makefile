@@ -4,7 +4,7 @@ CANDIDATE ?= XX
 PYTHON    := .venv/bin/python
 ZIP       := homeexam_candidate$(CANDIDATE).zip
 QUICK     ?=
-LONG_SEEDS ?= 2
+LONG_SEEDS ?= 1
 ARGS      := $(if $(QUICK),--quick,)
 
 .PHONY: help setup all test problem1 problem2 problem3 problem2-seeds problem2-grey problem2-battery problem3-weak problem3-noaugment problem3-long side-runs report zip benchmark clean
