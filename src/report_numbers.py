@@ -150,8 +150,8 @@ def problem3_macros(p3):
     decimal = lambda digits: lambda v: f"{v:.{digits}f}"  # noqa: E731
     macros = {
         "PThreeShipped": int(p3["data_source"]["svhn"] != "exam"), "PThreeNSeeds": len(p3["seeds"]),
-        "PThreeSVHNTrain": p3["n_images"]["svhn_train"], "PThreeSVHNFit": source["fit_images"],
-        "PThreeSVHNTest": p3["n_images"]["svhn_test"], "PThreeMaxSteps": source["max_steps"],
+        "PThreeSVHNTrain": f"{p3['n_images']['svhn_train']:,}", "PThreeSVHNFit": f"{source['fit_images']:,}",
+        "PThreeSVHNTest": f"{p3['n_images']['svhn_test']:,}", "PThreeMaxSteps": f"{source['max_steps']:,}",
         "PThreePatience": source["patience"], "PThreeReadEvery": max(1, source["max_steps"] // 20), "PThreeChosenSteps": listed(source["chosen_step"], str),
         "PThreeTrainAcc": pct(source["svhn_train_acc"]), "PThreeHeldOutAcc": pct(source["svhn_held_out_acc"]),
         "PThreeSVHNTestAcc": pct(source["svhn_test_acc"]), "PThreeSourceOnly": mean_sd(only["per_seed"]),
