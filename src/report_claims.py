@@ -263,6 +263,15 @@ def p3_side_runs_gain(r):
         digits for run in needs(r, *P3_SIDE_RUNS) for digits in run["adda"]["collapsed_digits"])
 
 
+def p3_weaker_sources_gain_more(r):
+    """Both the 2,000-crop and the no-jitter side runs: a lower mean source-only accuracy and a
+    larger mean gain than the default run."""
+    default = r["p3"]
+    return all(run["source_only"]["mean"] < default["source_only"]["mean"]
+               and run["adda"]["mean"] - run["source_only"]["mean"] > default["adda"]["mean"] - default["source_only"]["mean"]
+               for run in needs(r, "problem3_weak", "problem3_noaugment"))
+
+
 CLAIMS = {name.replace("_", "-"): function for name, function in list(globals().items())
           if callable(function) and name.startswith(("full_runs", "p1_", "p2_", "p3_"))}
 
