@@ -129,6 +129,13 @@ def p2_alternative_also_works(r):
             and alternative["fill_patch_attack_rate"] <= 0.1)
 
 
+def p2_grey_alternative_fails(r):
+    """'only': the grey fill in the failing class alone leaves its scored half at most 50 %, and the
+    pasted grey patch makes at least 10 % of the other classes' images the failing class."""
+    alternative = needs(r, "problem2_grey")[0]["alternative_fix"]
+    return alternative["scored_half_failing_acc"] <= 0.5 and alternative["fill_patch_attack_rate"] >= 0.1
+
+
 def p2_region_no_longer_matters(r):
     """'about its share by area': at most 1.5 times the region's area share, saliency and occlusion."""
     parts = r["p2"]["explanation"]["by_part"]

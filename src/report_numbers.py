@@ -140,7 +140,10 @@ def problem2_side_rows(p2, side):
         rows.append(f"{name} & {tex(r['failing_class'])} & {pct(r['before']['val_acc'])} & "
                     f"{pct(r['before']['scored_half_failing_acc'])} & {pct(r['after']['scored_half_failing_acc'])} & "
                     f"{pct(r['attack_success_rate']['after'])} & {planted} & {iou} \\\\")
-    return {"PTwoRunRows": "\n".join(rows)}
+    grey = (side.get("problem2_grey") or {}).get("alternative_fix")
+    return {"PTwoRunRows": "\n".join(rows), **({"PTwoGreyAlternativeScored": pct(grey["scored_half_failing_acc"]),
+            "PTwoGreyAlternativeFillPatch": pct(grey["fill_patch_attack_rate"])} if grey else
+            {"PTwoGreyAlternativeScored": "--", "PTwoGreyAlternativeFillPatch": "--"})}
 
 
 def problem3_macros(p3):
