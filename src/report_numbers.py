@@ -45,7 +45,9 @@ def mean_sd(values):
 
 
 def tex(text):
-    return re.sub(r"([_%&#$])", r"\\\1", str(text))
+    """Plain text (class and check names) for LaTeX: its specials escaped, <, > and | set in math."""
+    text = re.sub(r"([_%&#$])", r"\\\1", str(text))
+    return re.sub(r"([<>|])", r"$\1$", text)
 
 
 # ==================================================================================================
@@ -201,9 +203,10 @@ def problem3_side_rows(side):
     for key, name in (("problem3_weak", "2,000 SVHN crops"), ("problem3_noaugment", "no jitter"),
                       ("problem3_long", "10,000 iterations")):
         if (r := side.get(key)) is None:
-            rows.append(f"{name} & \\multicolumn{{5}}{{c}}{{not measured}} \\\\")
+            rows.append(f"{name} & \\multicolumn{{6}}{{c}}{{not measured}} \\\\")
         else:
-            rows.append(f"{name} & {len(r['seeds'])} & {mean_sd(r['source_only']['per_seed'])} & "
+            rows.append(f"{name} & {len(r['seeds'])} & {pct(r['source']['svhn_test_acc'])} & "
+                        f"{mean_sd(r['source_only']['per_seed'])} & "
                         f"{mean_sd(r['adda']['per_seed'])} & {listed(r['adda']['gain_per_seed'], points)} & "
                         f"{span(r['adda']['lowest_digit_acc'])} \\\\")
     return {"PThreeSideRows": "\n".join(rows)}
