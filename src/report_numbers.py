@@ -209,7 +209,11 @@ def problem3_side_rows(side):
                         f"{mean_sd(r['source_only']['per_seed'])} & "
                         f"{mean_sd(r['adda']['per_seed'])} & {listed(r['adda']['gain_per_seed'], points)} & "
                         f"{span(r['adda']['lowest_digit_acc'])} \\\\")
-    return {"PThreeSideRows": "\n".join(rows)}
+    long_run = side.get("problem3_long")
+    judged = long_run["adda"]["domain_classifier_acc"] if long_run else {"before": [float("nan")], "after": [float("nan")]}
+    return {"PThreeSideRows": "\n".join(rows), "PThreeLongJudgeBefore": span(judged["before"]),
+            "PThreeLongJudgeAfter": span(judged["after"]),
+            "PThreeLongGain": listed(long_run["adda"]["gain_per_seed"], points) if long_run else "--"}
 
 
 # ==================================================================================================
