@@ -1043,54 +1043,54 @@ def main(argv=None):
 def bare(ax, side=None):
     """An image panel: no ticks or grid; with `side`, exactly the image's extent and a thin frame
     that shows it (an occlusion map covers only the square's centres, less than the image)."""
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(side is not None)
-        spine.set_color("0.6")
-        spine.set_linewidth(0.5)
+    plt.setp(ax.spines.values(), visible=side is not None, color="0.6", linewidth=0.5)
     if side is not None:
-        ax.set_xlim(-0.5, side - 0.5)
-        ax.set_ylim(side - 0.5, -0.5)
+        ax.set(xlim=(-0.5, side - 0.5), ylim=(side - 0.5, -0.5))
 
 
-def show(ax, image_uint8, title=None):
-    ax.imshow(image_uint8.permute(1, 2, 0).numpy())
+def show(ax, image):
+    ax.imshow(image.permute(1, 2, 0).numpy())
     bare(ax)
-    if title:
-        ax.set_title(title, fontsize=8)
 
 
 def short_name(name):
     return name.replace(" signs", "").replace(" limits", " limit")
 
 
+def report_points(fig, size):
+    """A font size that prints at `size` pt once the figure is shrunk to the report's text width."""
+    return size * max(1.0, fig.get_figwidth() / 6.4)  # the text width in inches
+
+
+def label_rows(axes, labels, fontsize):
+    """Each row's label left of its first panel, and of every block's first panel in image_grid."""
+    for row, label in zip(axes, labels):
+        for ax in (ax for ax in row if ax.get_subplotspec().is_first_col()):
+            ax.set_ylabel(label, fontsize=fontsize, rotation=0, ha="right", va="center")
+
+
 def plot_examples(data, seed, out):
     images, labels = data["train"]
     fig, axes = plt.subplots(len(data["classes"]), 8, figsize=(8, 5.2))
-    for row, name in enumerate(data["classes"]):
-        index = spread_over_signs(data["listed_train_paths"], labels, row, 8, seed)
-        for col, i in enumerate(index):
+    for ax in axes.flat:
+        bare(ax)
+    for row in range(len(data["classes"])):
+        for col, i in enumerate(spread_over_signs(data["listed_train_paths"], labels, row, 8, seed)):
             show(axes[row, col], images[i])
-        axes[row, 0].set_ylabel(name, fontsize=report_points(fig, 8.5), rotation=0, ha="right", va="center")
-        for col in range(len(index), 8):
-            axes[row, col].axis("off")
+    label_rows(axes, data["classes"], report_points(fig, 8.5))
     fig.suptitle("training images at the network's input size", fontsize=report_points(fig, 9.5))
     save_figure(fig, out, "p2_training_examples")
 
 
 def plot_curves(histories, out):
     fig, axes = plt.subplots(1, 2, figsize=(6.8, 2.7))  # near its printed width: text stays >= 7 pt
-    for label, history in histories.items():
-        axes[0].plot(history["epoch"], history["train_loss"], label=f"{label}: train")
-        axes[0].plot(history["epoch"], history["val_loss"], "--", label=f"{label}: val")
-        axes[1].plot(history["epoch"], history["train_acc"], label=f"{label}: train")
-        axes[1].plot(history["epoch"], history["val_acc"], "--", label=f"{label}: val")
-    axes[0].set_ylabel("cross-entropy")
-    axes[1].set_ylabel("accuracy")
-    for ax in axes:
-        ax.set_xlabel("epoch")
+    for ax, metric, quantity in zip(axes, ("loss", "acc"), ("cross-entropy", "accuracy")):
+        for label, history in histories.items():
+            ax.plot(history["epoch"], history[f"train_{metric}"], label=f"{label}: train")
+            ax.plot(history["epoch"], history[f"val_{metric}"], "--", label=f"{label}: val")
+        ax.set(xlabel="epoch", ylabel=quantity)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.1), fontsize=9)
     save_figure(fig, out, "p2_training_curves")
@@ -1107,13 +1107,12 @@ def plot_confusions(report, classes, out, name, title):
 
 def plot_failing_class(setup, report, failing, count=6):
     """2c's qualitative look: the failing class's training images above its misclassified test
-    images, each titled with the class the first model predicts instead."""
-    data = setup.data
-    train_index = spread_over_signs(data["listed_train_paths"], data["train"][1], failing.index, count,
-                                    setup.args.seed)
+    images, each with the class the first model predicts instead below it."""
+    data, seed = setup.data, setup.args.seed
+    train_index = spread_over_signs(data["listed_train_paths"], data["train"][1], failing.index, count, seed)
     predictions = torch.tensor(report["test"]["predictions"])
     wrong = torch.nonzero((data["test"][1] == failing.index) & (predictions != failing.index)).flatten()
-    wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(setup.args.seed))[:count]]
+    wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(seed))[:count]]
     fig, axes = plt.subplots(2, count, figsize=(1.1 * count + 1.2, 2.7))
     for ax in axes.flat:
         bare(ax)
@@ -1122,8 +1121,7 @@ def plot_failing_class(setup, report, failing, count=6):
     for col, i in enumerate(wrong):
         show(axes[1, col], data["test"][0][i])
         axes[1, col].set_xlabel(f"-> {short_name(setup.classes[predictions[i]])}", fontsize=10, color="red")
-    axes[0, 0].set_ylabel("training\nimages", fontsize=10, rotation=0, ha="right", va="center")
-    axes[1, 0].set_ylabel("test images\nmisclassified", fontsize=10, rotation=0, ha="right", va="center")
+    label_rows(axes, ["training\nimages", "test images\nmisclassified"], 10)
     fig.suptitle(f"'{short_name(failing.name)}': training images, and misclassified test images\n"
                  f"with the first model's prediction below each", fontsize=10)
     save_figure(fig, setup.out, "p2_failing_class")
@@ -1133,8 +1131,7 @@ def plot_test_predictions(data, report, seed, out, name):
     images, labels = data["test"]
     paths = [path for path, _ in data["test_samples"]]
     predictions = report["test"]["predictions"]
-    # Drawn at about the size it has in the report, so 9-10 pt here stays readable there.
-    fig, axes = plt.subplots(len(data["classes"]), 6, figsize=(5.6, 5.6))
+    fig, axes = plt.subplots(len(data["classes"]), 6, figsize=(5.6, 5.6))  # print size: 9-10 pt stays
     for ax in axes.flat:
         bare(ax)
     for row in range(len(data["classes"])):
@@ -1143,56 +1140,30 @@ def plot_test_predictions(data, report, seed, out, name):
             show(axes[row, col], images[i])
             axes[row, col].set_title(short_name(data["classes"][predictions[i]]), fontsize=8.5,
                                      color="red" if wrong else "green", fontweight="bold" if wrong else None)
-        axes[row, 0].set_ylabel(short_name(data["classes"][row]), fontsize=10, rotation=0, ha="right",
-                                va="center")
+    label_rows(axes, [short_name(c) for c in data["classes"]], 10)
     fig.suptitle("test images by true class (rows); title: predicted class\n"
                  "(green right, red bold wrong)", fontsize=10)
     save_figure(fig, out, name)
 
 
-def relative_saliency(saliency):
-    """Each map divided by its own maximum, so one colour bar (0 to 1) serves every panel."""
-    return saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
-
-
-REPORT_WIDTH_IN = 6.4  # the report's text width: wide figures are shrunk to it
-
-
-def report_points(fig, size):
-    """A font size that prints at `size` pt once the figure is scaled to the report's text width."""
-    return size * max(1.0, fig.get_figwidth() / REPORT_WIDTH_IN)
-
-
-def row_label(axes_row, text):
-    """Label a row of panels where it starts in the figure (each block of image_grid)."""
-    for ax in (ax for ax in axes_row if ax.get_subplotspec().is_first_col()):
-        ax.set_ylabel(text, fontsize=report_points(ax.figure, 10), rotation=0, ha="right", va="center")
-
-
-def image_grid(n_rows, n_images, row_height=1.15, per_row=None):
-    """Rows of image panels and a narrow last column for colour bars (hidden where unused). With
-    `per_row`, the images wrap into blocks of that many (larger panels at the report's width);
-    axes[row, k] is still row `row` of image k."""
-    per_row = min(per_row or n_images, n_images)
+def image_grid(n_rows, n_images, row_height=1.15, per_row=5):
+    """Rows of image panels and a narrow last column for colour bars (hidden where unused). The
+    images wrap into blocks of `per_row` (larger panels at the report's width); axes[row, k] is
+    still row `row` of image k."""
+    per_row = min(per_row, n_images)
     blocks = math.ceil(n_images / per_row)
     fig, grid = plt.subplots(n_rows * blocks, per_row + 1,
                              figsize=(1.15 * per_row + 0.5, row_height * n_rows * blocks + 0.6),
                              gridspec_kw={"width_ratios": [1] * per_row + [0.08]}, squeeze=False)
-    for ax in grid[:, -1]:
+    fig.subplots_adjust(top=1 - 0.45 / fig.get_figheight())  # room for the title, no more
+    # grid[b * n_rows + r, c] becomes axes[r, b * per_row + c]
+    axes = grid[:, :-1].reshape(blocks, n_rows, per_row).transpose(1, 0, 2).reshape(n_rows, -1)
+    for ax in [*grid[:, -1], *axes[:, n_images:].flat]:  # the bars' column; the last block's unused places
         ax.axis("off")
-    axes = np.empty((n_rows, n_images), dtype=object)
-    for k in range(blocks * per_row):
-        block, column = divmod(k, per_row)
-        panels = grid[block * n_rows:(block + 1) * n_rows, column]
-        if k < n_images:
-            axes[:, k] = panels
-        else:  # the last block's unused places
-            for ax in panels:
-                ax.axis("off")
-    return fig, axes, grid[:, -1]  # bars[r + b * n_rows]: row r of block b
+    return fig, axes[:, :n_images], grid[:, -1]  # bars[r + b * n_rows]: row r of block b
 
 
-def colour_bar(fig, shown, cax, label=None):
+def colour_bar(fig, shown, cax, label):
     """A colour bar in its grid cell, shortened so that the tick labels of two bars in neighbouring
     rows do not meet."""
     cax.axis("on")
@@ -1200,102 +1171,96 @@ def colour_bar(fig, shown, cax, label=None):
     cax.set_position([box.x0, box.y0 + 0.12 * box.height, box.width, 0.76 * box.height])
     bar = fig.colorbar(shown, cax=cax)
     bar.ax.tick_params(labelsize=report_points(fig, 9.5))
-    if label:
-        bar.set_label(label, fontsize=report_points(fig, 9.5))
+    bar.set_label(label, fontsize=report_points(fig, 9.5))
 
 
 def plot_saliency(images, saliency, out, name, title):
     """Each image above its map, the map on its own as in Simonyan et al. Fig. 2 (drawn over the
-    image, the map and a bright trigger are hard to tell apart)."""
-    fig, axes, bars = image_grid(2, len(images), per_row=5)
-    for k, (image, heat) in enumerate(zip(images, relative_saliency(saliency))):
+    image, the map and a bright trigger are hard to tell apart). Each map is divided by its own
+    maximum, so one colour bar (0 to 1) serves every panel."""
+    fig, axes, bars = image_grid(2, len(images))
+    relative = saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+    for k, (image, heat) in enumerate(zip(images, relative)):
         show(axes[0, k], image)
         shown = axes[1, k].imshow(heat, cmap="hot", vmin=0, vmax=1)
         bare(axes[1, k])
-    for row, label in enumerate(["image", "saliency"]):
-        row_label(axes[row], label)
+    label_rows(axes, ["image", "saliency"], report_points(fig, 10))
     colour_bar(fig, shown, bars[1], "share of max")
     fig.suptitle(title, fontsize=report_points(fig, 10))
     save_figure(fig, out, name)
 
 
-def draw_occlusion_map(ax, values, positions, size, side, **style):
+def draw_occlusion_map(ax, occlusion, values, **style):
     """A map drawn where the square's centres were: each cell spans half-way to its neighbours."""
-    centres = np.asarray(positions) + size / 2 - 0.5
-    edges = np.concatenate([[centres[0] - (centres[1] - centres[0]) / 2],
-                            (centres[1:] + centres[:-1]) / 2,
-                            [centres[-1] + (centres[-1] - centres[-2]) / 2]])
+    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+    half = np.diff(centres) / 2
+    edges = np.concatenate([[centres[0] - half[0]], centres[:-1] + half, [centres[-1] + half[-1]]])
     # Rasterised: drawn as vector cells, PDF viewers leave hairline seams between them.
     shown = ax.pcolormesh(edges, edges, np.asarray(values), shading="flat", rasterized=True, **style)
-    bare(ax, side)
+    bare(ax, occlusion["positions"][-1] + occlusion["size_px"])  # the last square reaches the edge
     ax.set_aspect("equal")  # square like the image above it, so a spot sits under its place
     return shown
 
 
-LOSS_FLOOR = 1e-5  # drops below this are drawn in the lowest colour
-
-
-def draw_probability_drop(ax, occlusion, k, target_index, side):
-    """What hiding each place costs the true class: p0 - p, with p0 the unoccluded probability, on
-    the log scale every occlusion map shares (a drop of 0.001 shows as well as one of 0.5); where
-    hiding a place raises p, the lowest colour."""
-    from matplotlib.colors import LogNorm
-    clean = float(occlusion["clean_probabilities"][k, target_index])
-    drop = (clean - occlusion["p_true"][k]).clamp(min=LOSS_FLOOR)
-    return draw_occlusion_map(ax, drop, occlusion["positions"], occlusion["size_px"], side,
-                              cmap="magma", norm=LogNorm(LOSS_FLOOR, 1))
+def ring_class_changes(ax, occlusion, k, target_index):
+    """A square frame a little outside each patch of positions where the most probable class is
+    not the true one: a change at one or two positions is seen, and its colour is not covered."""
+    patches, _ = ndimage.label(np.asarray(occlusion["most_probable"][k]) != target_index)
+    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+    reach = (centres[1] - centres[0]) / 2 + 2.5  # half a cell, and a margin
+    for rows, cols in ndimage.find_objects(patches):
+        x0, x1 = centres[cols.start] - reach, centres[cols.stop - 1] + reach
+        y0, y1 = centres[rows.start] - reach, centres[rows.stop - 1] + reach
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="black", lw=1.0))
 
 
 def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, name, title):
-    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d)
-    p(true class) on a linear scale, its drop on a log scale (draw_probability_drop: a drop of 1e-4
-    shows there, and only there), and (e) the most probable class. Two blocks of
+    """Zeiler & Fergus Fig. 7 for one square size, per position of the square's centre: (d) p(true
+    class) on a linear scale; its drop p0 - p from the unoccluded p0 on a log scale, where a drop of
+    1e-4 shows, and only there (a rise: the lowest colour); (e) the most probable class. Two blocks of
     five images, so the panels print large enough to read a single cell; the dashed box on each map
     is the region filled in 2f, once there is one (`region_mask`, else None)."""
     from matplotlib import patheffects
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.patches import Patch
     colours = plt.get_cmap("tab10").colors[:len(classes)]
-    side, size = images.shape[-1], occlusion["size_px"]
-    fig, axes, bars = image_grid(4, len(images), row_height=0.95, per_row=5)
+    floor = 1e-5  # drops below this are drawn in the lowest colour
+    fig, axes, bars = image_grid(4, len(images), row_height=0.95)
     for k, image in enumerate(images):
         show(axes[0, k], image)
-        p_shown = draw_occlusion_map(axes[1, k], occlusion["p_true"][k], occlusion["positions"], size, side,
-                                     cmap="viridis", vmin=0, vmax=1)
-        loss_shown = draw_probability_drop(axes[2, k], occlusion, k, target_index, side)
-        draw_occlusion_map(axes[3, k], occlusion["most_probable"][k], occlusion["positions"], size,
-                           side, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(classes) - 0.5)
+        p_shown = draw_occlusion_map(axes[1, k], occlusion, occlusion["p_true"][k], cmap="viridis",
+                                     vmin=0, vmax=1)
+        drop = float(occlusion["clean_probabilities"][k, target_index]) - occlusion["p_true"][k]
+        drop_shown = draw_occlusion_map(axes[2, k], occlusion, drop.clamp(min=floor), cmap="magma",
+                                        norm=LogNorm(floor, 1))
+        draw_occlusion_map(axes[3, k], occlusion, occlusion["most_probable"][k], cmap=ListedColormap(colours),
+                           vmin=-0.5, vmax=len(classes) - 0.5)
         ring_class_changes(axes[3, k], occlusion, k, target_index)
         # the classes the square changes it to, in words: at print the framed cells are small
-        changed_to = [short_name(classes[c])[:8] for c in np.unique(occlusion["most_probable"][k]) if c != target_index]
+        changed_to = [short_name(classes[c])[:8] for c in np.unique(occlusion["most_probable"][k])
+                      if c != target_index]
         axes[3, k].set_xlabel("→ " + ", ".join(changed_to) if changed_to else "no change",
                               fontsize=report_points(fig, 8), labelpad=1)
         for ax in axes[1:, k] if region_mask is not None else []:
             outline_region(ax, region_mask)
     true_class = short_name(classes[target_index])
-    row_label(axes[0], "image")
-    row_label(axes[1], f"p({true_class})\n(linear)")
-    row_label(axes[2], f"drop of\np({true_class})\n(log)")
-    row_label(axes[3], "most\nprobable")
+    label_rows(axes, ["image", f"p({true_class})\n(linear)", f"drop of\np({true_class})\n(log)",
+                      "most\nprobable"], report_points(fig, 10))
     for bar in bars[1::4]:  # the probability row of each block
         colour_bar(fig, p_shown, bar, "p")
     for bar in bars[2::4]:  # the drop row of each block
-        drop_colour_bar(fig, loss_shown, bar)
-    ring = plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
-                      markeredgecolor="black", label="class changes")
-    region = plt.Line2D([], [], ls="--", color="white", label="filled region (2f)",
-                        path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")])
-    marks = [ring] + ([region] if region_mask is not None else [])
+        colour_bar(fig, drop_shown, bar, "drop of p\n(log scale)")
+        bar.yaxis.set_ticks([1e-4, 1e-2, 1], ["0.0001", "0.01", "1"])
+        bar.yaxis.set_minor_locator(plt.NullLocator())
+    marks = [plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
+                        markeredgecolor="black", label="class changes")]
+    if region_mask is not None:
+        marks.append(plt.Line2D([], [], ls="--", color="white", label="filled region (2f)",
+                                path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")]))
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + marks,
                loc="upper center", ncol=3, fontsize=report_points(fig, 9.5), bbox_to_anchor=(0.45, 0.1))
     fig.suptitle(title, fontsize=report_points(fig, 11))
     save_figure(fig, out, name)
-
-
-def drop_colour_bar(fig, shown, cax):
-    colour_bar(fig, shown, cax, "drop of p\n(log scale)")
-    cax.yaxis.set_ticks([1e-4, 1e-2, 1], ["0.0001", "0.01", "1"])
-    cax.yaxis.set_minor_locator(plt.NullLocator())
 
 
 def outline_region(ax, region_mask):
@@ -1306,21 +1271,6 @@ def outline_region(ax, region_mask):
                                path_effects=[patheffects.withStroke(linewidth=1.8, foreground="black")]))
 
 
-def ring_class_changes(ax, occlusion, k, target_index):
-    """A square frame a little outside each patch of positions where the most probable class is
-    not the true one: a change at one or two positions is seen, and its colour is not covered."""
-    changed = np.asarray(occlusion["most_probable"][k]) != target_index
-    patches, _ = ndimage.label(changed)
-    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
-    half_cell = (centres[1] - centres[0]) / 2
-    for rows, cols in ndimage.find_objects(patches):
-        x0, x1 = centres[cols.start] - half_cell, centres[cols.stop - 1] + half_cell
-        y0, y1 = centres[rows.start] - half_cell, centres[rows.stop - 1] + half_cell
-        pad = 2.5
-        ax.add_patch(plt.Rectangle((x0 - pad, y0 - pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad,
-                                   fill=False, color="black", lw=1.0))
-
-
 def plot_localisation(localised, example, fill, fill_colour, out):
     """Four maps on one scale (each divided by its own maximum: they measure different things),
     then a training image with the region (dashed) and the evidence box (cyan, thin), and the same
@@ -1329,25 +1279,22 @@ def plot_localisation(localised, example, fill, fill_colour, out):
                              gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.06, 0.95, 1.1, 1.1], "wspace": 0.35})
     axes[5].axis("off")
     maps = localised["group_maps"]
-    panels = [(maps["failing"]["saliency"], "saliency:\nfailing"),
-              (maps["others"]["saliency"], "saliency:\nothers"),
-              (maps["failing"]["occlusion"], "occlusion:\nfailing"),
-              (localised["evidence"], "evidence:\ndifference")]
-    for ax, (image, title) in zip(axes, panels):
+    for ax, image in zip(axes, (maps["failing"]["saliency"], maps["others"]["saliency"],
+                                maps["failing"]["occlusion"], localised["evidence"])):
         image = np.asarray(image, float)
         shown = ax.imshow(image / max(image.max(), 1e-12), cmap="hot", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=report_points(fig, 9.5))
     colour_bar(fig, shown, axes[4], "share of the\nmap's maximum")
     pixels = example.permute(1, 2, 0).numpy()
     axes[6].imshow(pixels)
     outline_region(axes[6], localised["mask"])
     x0, y0, x1, y1 = np.array(localised["core_box"]) * localised["mask"].shape[0] - 0.5
     axes[6].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=0.8))
-    axes[6].set_title("region,\nevidence box", fontsize=report_points(fig, 9.5))
     axes[7].imshow(np.asarray(fill_region(Image.fromarray(pixels), localised["mask"], fill, fill_colour)))
-    axes[7].set_title(f"filled:\n{fill}", fontsize=report_points(fig, 9.5))
-    for ax in [*axes[:4], *axes[6:]]:
+    titles = ["saliency:\nfailing", "saliency:\nothers", "occlusion:\nfailing", "evidence:\ndifference",
+              "region,\nevidence box", f"filled:\n{fill}"]
+    for ax, title in zip([*axes[:4], *axes[6:]], titles):
         bare(ax)
+        ax.set_title(title, fontsize=report_points(fig, 9.5))
     save_figure(fig, out, "p2_trigger_localisation")
 
 
@@ -1357,18 +1304,15 @@ def plot_class_models(before, after, setup, failing_index, region_mask):
     deviation's 99.5th percentile reaches the display's range; the optimum's scale is set by lambda),
     so that the five images of a row compare; the failing class's panels carry 2f's region."""
     fig, axes = plt.subplots(2, len(setup.classes), figsize=(1.3 * len(setup.classes) + 0.9, 3.0))
-    for row, (when, images) in enumerate((("before", before), ("after", after))):
+    for row, images in enumerate((before, after)):
         deviation = images * setup.std.view(1, 3, 1, 1)  # in the 0-1 range of the pixels
         scale = torch.quantile(deviation.abs().flatten(), 0.995).clamp(min=1e-12)
-        for k, image in enumerate(deviation):
-            pixels = (setup.mean.view(3, 1, 1) + 0.5 * image / scale).clamp(0, 1)
-            axes[row, k].imshow(pixels.permute(1, 2, 0).numpy())
-            bare(axes[row, k])
-            if k == failing_index:
-                outline_region(axes[row, k], region_mask)
-            if row == 0:
-                axes[row, k].set_title(short_name(setup.classes[k]), fontsize=11)
-        axes[row, 0].set_ylabel(f"model\n{when}\nthe fix", fontsize=11, rotation=0, ha="right", va="center")
+        for ax, image in zip(axes[row], deviation):
+            show(ax, (setup.mean.view(3, 1, 1) + 0.5 * image / scale).clamp(0, 1))
+        outline_region(axes[row, failing_index], region_mask)
+    for ax, name in zip(axes[0], setup.classes):
+        ax.set_title(short_name(name), fontsize=11)
+    label_rows(axes, [f"model\n{when}\nthe fix" for when in ("before", "after")], 11)
     save_figure(fig, setup.out, "p2_class_models")
 
 
@@ -1376,18 +1320,15 @@ def plot_class_models(before, after, setup, failing_index, region_mask):
 # Appendix: results (the truth of a planted trigger is read here only, never by the answers)
 # ==================================================================================================
 def box_iou(a, b):
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
 
 def summarise(report):
-    return {"train_acc": report["train"]["acc"], "val_acc": report["val"]["acc"],
-            "test_acc": report["test"]["acc"], "val_per_class": report["val"]["per_class"],
-            "test_per_class": report["test"]["per_class"],
-            "val_confusion": report["val"]["confusion"], "test_confusion": report["test"]["confusion"]}
+    accuracies = {f"{split}_acc": report[split]["acc"] for split in ("train", "val", "test")}
+    return accuracies | {f"{split}_{key}": report[split][key] for key in ("per_class", "confusion")
+                         for split in ("val", "test")}
 
 
 def planted_trigger_attack_rate(model, setup, failing_index, truth):
@@ -1396,13 +1337,10 @@ def planted_trigger_attack_rate(model, setup, failing_index, truth):
     validation images; the share the model then calls the failing class. Unlike the attack success
     rate of 2g, it does not depend on the localised region."""
     images, labels = setup.data["val"]
-    painted = torch.stack([torch.from_numpy(np.array(apply_trigger(Image.fromarray(image.permute(1, 2, 0).numpy()),
-                                                                   truth))).permute(2, 0, 1)
-                           for image in images[labels != failing_index]])
-    return share_called_failing(model, setup, failing_index, painted)
-
-
-CROP_PARTS = {"centre": (0.25, 0.75), "ring": (0.1, 0.9), "outer band": (0.0, 1.0)}  # nested squares
+    painted = [np.array(apply_trigger(Image.fromarray(image.permute(1, 2, 0).numpy()), truth))
+               for image in images[labels != failing_index]]
+    return share_called_failing(model, setup, failing_index,
+                                torch.stack([torch.from_numpy(p).permute(2, 0, 1) for p in painted]))
 
 
 def crop_parts(mask):
@@ -1410,9 +1348,9 @@ def crop_parts(mask):
     the crop (GTSRB's crops are centred on the sign with a margin of about a tenth): 'centre' (the
     middle half of each side, where a sign's symbol is), 'ring' (out to a tenth from the edges,
     where its rim is) and 'outer band' (the margin, mostly background), each without the region."""
-    side = mask.shape[0]
+    side, bands = mask.shape[0], {"centre": (0.25, 0.75), "ring": (0.1, 0.9), "outer band": (0.0, 1.0)}
     parts, inner = {"old trigger region": mask}, np.zeros_like(mask)
-    for name, (low, high) in CROP_PARTS.items():
+    for name, (low, high) in bands.items():  # nested squares
         square = np.zeros_like(mask)
         square[round(low * side):round(high * side), round(low * side):round(high * side)] = True
         parts[name] = square & ~inner & ~mask
@@ -1432,34 +1370,25 @@ def evidence_by_part(before, after, mask):
 
 
 def write_problem2_results(setup, first_model, failing, explained, fix, retrained, before, after):
-    localised, targets = fix.localised, explained.targets
-    mask = localised["mask"]  # 2f's region
-    occlusion = {when: [occlusion_summary(e.occlusion, targets, mask, setup.classes)]
-                 for when, e in (("before", before), ("after", after))}
-    clean_p = {when: float(e.occlusion["clean_probabilities"][range(len(targets)), targets].mean())
-               for when, e in (("before", before), ("after", after))}
-    saliency_shares = {when: share_inside(e.saliency, mask)  # per image
-                       for when, e in (("before", before), ("after", after))}
+    localised, mask = fix.localised, fix.localised["mask"]  # 2f's region
+    explanations = {"before": before, "after": after}
+    saliency_shares = {when: share_inside(e.saliency, mask) for when, e in explanations.items()}  # per image
     explanation = {
         "region_area_share": float(mask.mean()),
-        "localisation_threshold": localised["threshold"],
-        "edge_band_px": localised["edge_band_px"],
-        "still_recognised_after_neutralising": localised["still_recognised"],
         "saliency_share_in_region": {w: float(np.mean(shares)) for w, shares in saliency_shares.items()},
         "occlusion_share_in_region": {w: float(np.mean(share_inside(e.occlusion["attribution"], mask)))
-                                      for w, e in (("before", before), ("after", after))},
+                                      for w, e in explanations.items()},
         # images whose own saliency map puts more than twice the region's area share into it
         "saliency_images_concentrated": {w: int(sum(v >= 2 * float(mask.mean()) for v in shares))
                                          for w, shares in saliency_shares.items()},
-        "occlusion_flipped_images": {w: occlusion[w][0]["images_with_class_change"] for w in occlusion},
-        "occlusion_min_p_correct": {w: occlusion[w][0]["min_p_true"] for w in occlusion},
-        "mean_p_correct_clean": clean_p,
         # 2a: the failing class's class model visualisation, its magnitude (max over channels)
-        "class_model_share_in_region": {w: share_inside(e.class_model[failing.index].abs().amax(0, keepdim=True),
-                                                        mask)[0] for w, e in (("before", before), ("after", after))},
+        "class_model_share_in_region": {
+            w: share_inside(e.class_model[failing.index].abs().amax(0, keepdim=True), mask)[0]
+            for w, e in explanations.items()},
         "by_part": evidence_by_part(before, after, mask),
     }
     truth = {k: v for k, v in setup.truth.items() if k != "files"} if setup.truth else None
+    n_chosen, n_scored = len(failing.chosen_on), len(failing.scored_on)
     results = {
         "classes": setup.classes, "failing_class": failing.name, "val_to_test_drop": failing.val_to_test_drop,
         "trigger_box": localised["box"],
@@ -1468,7 +1397,7 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
         "before": summarise(first_model.report) | {
             "scored_half_failing_acc": retrained.scored_half_acc["before"]},
         "after": summarise(retrained.classifier.report) | {
-            "scored_on": f"the {len(failing.scored_on)} of the failing class's {len(failing.scored_on) + len(failing.chosen_on)} "
+            "scored_on": f"the {n_scored} of the failing class's {n_scored + n_chosen} "
                          f"test images in the seeded half that chose nothing",
             "scored_half_failing_acc": retrained.scored_half_acc["after"],
             "scored_test_files": [str(setup.data["test_samples"][i][0]) for i in failing.scored_on]},
@@ -1476,22 +1405,24 @@ def write_problem2_results(setup, first_model, failing, explained, fix, retraine
             "criterion_met", "threshold", "margin_px", "localisation_stride_px", "still_recognised",
             "clean_test_recall", "clean_test_neutralised", "tolerance", "edge_band_px", "box", "core_box",
             "candidates")}
-        | {"region_area_share": float(localised["mask"].mean()),
-           "chosen_on": f"the failing class's training images and the {len(failing.chosen_on)} of its "
+        | {"region_area_share": float(mask.mean()),
+           "chosen_on": f"the failing class's training images and the {n_chosen} of its "
                         f"test images in the seeded half that 2g does not score",
            "chosen_test_files": [str(setup.data["test_samples"][i][0]) for i in failing.chosen_on]},
         "attack_success_rate": retrained.attack_success_rate,
         "alternative_fix": retrained.alternative,
-        "class_model_settings": {"steps": CLASS_MODEL_STEPS, "l2_weight": CLASS_MODEL_L2, "lr": CLASS_MODEL_LR},
+        "class_model_settings": {"steps": CLASS_MODEL_STEPS, "l2_weight": CLASS_MODEL_L2,
+                                 "lr": CLASS_MODEL_LR},
         "planted_trigger_attack_rate": {
             when: planted_trigger_attack_rate(model, setup, failing.index, truth)
             for when, model in (("before", first_model.model), ("after", retrained.classifier.model))}
         if truth and truth["poisoned_class"] == failing.name else None,
-        "occlusion": occlusion, "explanation": explanation,
-        "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")}, "split": setup.data["split"],
-        "split_reason": setup.data["split_reason"],
-        "fixed_data_dir": str(fix.fixed_dir),
-        "fill": setup.args.fill,
+        "occlusion": {when: [occlusion_summary(e.occlusion, explained.targets, mask, setup.classes)]
+                      for when, e in explanations.items()},
+        "explanation": explanation,
+        "n_images": {s: len(setup.data[s][1]) for s in ("train", "val", "test")},
+        "split": setup.data["split"], "split_reason": setup.data["split_reason"],
+        "fixed_data_dir": str(fix.fixed_dir), "fill": setup.args.fill,
         "fix": f"localised region, grown by a margin, filled ({setup.args.fill}) in every training "
                f"image of every class",
         "explained_train_files": [str(setup.data["train_paths"][i]) for i in explained.index],
