@@ -264,14 +264,11 @@ def mnist_to_network(images, batch_size=10000):
 
 
 def normalise_contrast(images_uint8):
-    """Both domains the same way, image by image: grey value, then each image centred on its mean
-    and divided by its standard deviation plus one grey level, repeated over the network's three
-    input channels.
-    Why: colour says nothing about a digit and MNIST has none; SVHN's crops vary widely in
-    brightness and contrast, MNIST's do not. Per-image contrast normalisation (as in the SVHN
-    literature) removes that nuisance in both domains alike. It uses no statistics of a domain,
-    so it is not itself an adaptation, and it does not fix polarity (dark-on-light house numbers
-    stay so), which is left for the adaptation. Called per batch: the data stay uint8 in memory."""
+    """Both domains alike, image by image: grey value, centred on the image's mean and divided by
+    its standard deviation plus one grey level, repeated over three channels. Colour says nothing
+    about a digit; per-image contrast normalisation (as in the SVHN literature) removes SVHN's
+    varying brightness and contrast using no statistics of a domain, so it adapts nothing, and it
+    leaves polarity to the adaptation. Called per batch: the data stay uint8 in memory."""
     images = images_uint8.float()
     if images.shape[1] == 3:
         images = (0.299 * images[:, :1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:])
@@ -574,8 +571,7 @@ def per_class_report(encoder, classifier, split):
 def feature_statistics(target_features, source_features):
     """How spread out the target features are, next to the source's (collapse shows as spread -> 0)."""
     return {"target_total_variance": float(target_features.var(0).sum()),
-            "source_total_variance": float(source_features.var(0).sum()),
-            "mean_distance": float((target_features.mean(0) - source_features.mean(0)).norm())}
+            "source_total_variance": float(source_features.var(0).sum())}
 
 
 @dataclass
@@ -641,14 +637,6 @@ def balanced_batches(labels, batch_size, generator):
     return endless_batches(next_epoch, batch_size)
 
 
-def relative_distance(encoder, reference):
-    """||theta - theta_s|| / ||theta_s||: how far an encoder has moved from the source's weights."""
-    with torch.no_grad():
-        moved = sum(float(((p - q) ** 2).sum()) for p, q in zip(encoder.parameters(), reference.parameters()))
-        size = sum(float((q ** 2).sum()) for q in reference.parameters())
-    return math.sqrt(moved / size)
-
-
 def domain_classifier_accuracy(source_features, target_features, seed):
     """The proxy A-distance's classifier (Ben-David et al. 2010; Ganin et al. 2016, sec. 5.1.1): a
     fresh classifier learns to tell source from target features on half of them, and its accuracy
@@ -709,8 +697,7 @@ def adapt(name, seed, source, setup, step_class):
     target_batches = shuffled_batches(len(mnist["train"][1]), args.batch_size, generator)
     monitor_images, monitor_labels = monitored_mnist(setup)
     source_reference = features(source_encoder, svhn_reference(setup))
-    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": [],
-              "distance_from_source": []}
+    curves = {"iteration": [], "monitor_iteration": [], "target_acc": [], "target_total_variance": []}
 
     def monitor(iteration):
         target_features = features(target_encoder, monitor_images)
@@ -720,7 +707,6 @@ def adapt(name, seed, source, setup, step_class):
         curves["target_acc"].append((predictions == monitor_labels).float().mean().item())
         curves["target_total_variance"].append(
             feature_statistics(target_features, source_reference)["target_total_variance"])
-        curves["distance_from_source"].append(relative_distance(target_encoder, source_encoder))
         target_encoder.train()
 
     monitor(0)
@@ -846,24 +832,6 @@ def discriminator_held_out_gap(discriminator, source_encoder, trained_crops, hel
     return means[0] - means[1]
 
 
-def same_digit_source_mean(source_encoder_state, target_encoder_state, setup):
-    """Whether ADDA draws each MNIST feature towards its own digit's source cluster, measured in the
-    feature space itself (t-SNE distances are not comparable between its two panels): the share of
-    MNIST test features whose nearest SVHN class mean (of the SVHN test features, source encoder) is
-    their own digit's, before (source encoder) and after (adapted encoder)."""
-    svhn, mnist = setup.svhn, setup.mnist
-    encoder = encoder_from_state(source_encoder_state, setup.args, setup.device)
-    source_features, source_labels = features(encoder, svhn["test"][0]), svhn["test"][1]
-    digits = torch.unique(source_labels)
-    means = torch.stack([source_features[source_labels == digit].mean(0) for digit in digits])
-    shares = {}
-    for when, state in (("before", source_encoder_state), ("after", target_encoder_state)):
-        encoder.load_state_dict(state)
-        nearest = digits[torch.cdist(features(encoder, mnist["test"][0]), means).argmin(1)]
-        shares[when] = float((nearest == mnist["test"][1]).float().mean())
-    return shares
-
-
 def tsne_embeddings(source_encoder_state, target_encoder_state, setup):
     """t-SNE (sklearn) of the first SVHN and MNIST test images' features, before (source encoder on
     both) and after ADDA (source encoder on SVHN, adapted encoder on MNIST)."""
@@ -898,13 +866,12 @@ def tsne_class_separation(embeddings):
 @dataclass
 class AdaptedRuns:
     runs: dict            # seed -> adapt()
-    feature_space: dict   # the first seed: same-digit shares in the feature space and the t-SNE
+    tsne_same_digit_neighbour: dict  # the first seed's t-SNE: MNIST points beside their own digit
 
 
 def answer_3d(setup, sources, source_only, mse_runs):
     """ADDA from each seed's source model, its curves beside the MSE variant's (3c) and source-only
-    accuracy (3b); for the first seed, where its MNIST features land relative to the SVHN digits'
-    (the feature space and a t-SNE of it)."""
+    accuracy (3b); for the first seed, a t-SNE of where its MNIST features land among SVHN's."""
     runs = {}
     for seed, source in sources.runs.items():
         runs[seed] = setup.checkpoints.stage(f"adda_seed{seed}", lambda: adapt(
@@ -921,9 +888,7 @@ def answer_3d(setup, sources, source_only, mse_runs):
     setup.checkpoints.timings["tsne"] = round(time.time() - tsne_start, 2)
     plot_adaptation_curves(runs, mse_runs, source_only.reports, setup.out)
     plot_feature_statistics(runs, mse_runs, source_only.feature_spread["source_total_variance"], setup.out)
-    feature_space = {"tsne_same_digit_neighbour": tsne_class_separation(embeddings),
-                     "same_digit_source_mean": same_digit_source_mean(*encoders, setup)}
-    return AdaptedRuns(runs, feature_space)
+    return AdaptedRuns(runs, tsne_class_separation(embeddings))
 
 
 def main(argv=None):
@@ -1098,12 +1063,11 @@ def mean_std(values):
             "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
-def settled_loss(adaptation, name="discriminator_loss", tenth="last"):
-    """Mean of a loss over the last (or first) tenth of a run (the discriminator's: log 2 = 0.693 at
-    ADDA's equilibrium)."""
+def settled_loss(adaptation, name="discriminator_loss"):
+    """Mean of a loss over the last tenth of a run (the discriminator's: log 2 = 0.693 at ADDA's
+    equilibrium)."""
     losses = adaptation["curves"][name]
-    count = max(1, len(losses) // 10)
-    return float(np.mean(losses[-count:] if tenth == "last" else losses[:count]))
+    return float(np.mean(losses[-max(1, len(losses) // 10):]))
 
 
 def paired_gain_summary(gains):
@@ -1134,7 +1098,6 @@ def adaptation_summary(runs, source_reports, seeds):
             "best_monitored": [runs[s]["best_monitored"] for s in seeds],
             "final_monitored": [runs[s]["final_monitored"] for s in seeds],
             "drop_from_best": [runs[s]["best_monitored"] - runs[s]["final_monitored"] for s in seeds],
-            "distance_from_source": [runs[s]["curves"]["distance_from_source"][-1] for s in seeds],
             "monitor": {s: {"iteration": runs[s]["curves"]["monitor_iteration"],
                             "target_acc": runs[s]["curves"]["target_acc"]} for s in seeds}}
 
@@ -1163,7 +1126,6 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
         "preprocessing": "grey value, each image minus its mean, divided by (its sd + 1 grey level), "
                          "3 equal channels",
         "seeds": seeds,
-        "spread_covers": "whole pipeline per seed: source training, MSE variant and ADDA",
         "source": {"svhn_train_acc": float(np.mean([source_runs[s]["svhn_train_acc"] for s in seeds])),
                    "svhn_held_out_acc": float(np.mean([source_runs[s]["svhn_held_out_acc"] for s in seeds])),
                    "svhn_test_acc": float(np.mean([source_runs[s]["svhn_test_acc"] for s in seeds])),
@@ -1187,16 +1149,13 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
                  "discriminator_loss_final": [settled_loss(adda_runs[s]) for s in seeds],
                  "discriminator_acc_final": [settled_loss(adda_runs[s], "discriminator_acc") for s in seeds],
                  "discriminator_held_out_gap": [adda_runs[s]["discriminator_held_out_gap"] for s in seeds],
-                 "target_loss_start": [settled_loss(adda_runs[s], "target_loss", "first") for s in seeds],
-                 "target_loss_final": [settled_loss(adda_runs[s], "target_loss") for s in seeds],
-                 "monitor_subset": "spread",  # spread_subset(): evenly over the MNIST test set
                  "settings": settings},
         "mse": None if not mse_runs else {
             **adaptation_summary(mse_runs, source_reports, mse_seeds),
             "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in mse_seeds],
             "loss_floor": [mse_floor(mse_runs[s], feature_dim) for s in mse_seeds],
             "settings": settings},
-        **adda.feature_space,
+        "tsne_same_digit_neighbour": adda.tsne_same_digit_neighbour,
         "source_feature_statistics": source_only.feature_spread,
         "n_images": {"svhn_train": len(svhn["train"][1]), "svhn_test": len(svhn["test"][1]),
                      "mnist_train": len(mnist["train"][1]), "mnist_test": len(mnist["test"][1])},

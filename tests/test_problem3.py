@@ -585,23 +585,6 @@ def test_source_training_decays_the_weights_not_the_biases(monkeypatch):
     assert all(p.dim() == 1 for g in groups if g["weight_decay"] == 0 for p in g["params"])
 
 
-def test_same_digit_source_mean_counts_features_nearest_their_own_digit():
-    """SVHN test images that are 4 copies of one image per digit have that image's feature as the
-    digit's mean; MNIST images equal to them (in grey) lie on their own digit's mean: share 1. With
-    every MNIST label moved to the next digit, the share is 0."""
-    args = tiny_arguments()
-    generator = torch.Generator().manual_seed(0)
-    one_per_digit = torch.randint(0, 256, (10, 1, 32, 32), dtype=torch.uint8, generator=generator)
-    images = one_per_digit.repeat(4, 1, 1, 1)
-    labels = torch.arange(40) % 10
-    svhn = {"test": (images.expand(-1, 3, -1, -1).contiguous(), labels)}  # grey RGB: normalise_contrast gives the same
-    state = p3.WideLeNetEncoder(args.conv_widths, args.fc_widths).state_dict()
-    same = p3.same_digit_source_mean(state, state, tiny_setup(args, svhn, {"test": (images, labels)}))
-    assert same == {"before": 1.0, "after": 1.0}
-    shifted = p3.same_digit_source_mean(state, state, tiny_setup(args, svhn, {"test": (images, (labels + 1) % 10)}))
-    assert shifted == {"before": 0.0, "after": 0.0}
-
-
 def test_inverted_polarity_is_the_negated_network_input():
     """3b's polarity check: 255 - x, after the per-image contrast normalisation, is exactly the
     negated input, so the source model sees MNIST's digits as dark-on-light strokes."""
