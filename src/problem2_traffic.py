@@ -1244,12 +1244,11 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
         for ax in axes[1:, k] if region_mask is not None else []:
             outline_region(ax, region_mask)
     true_class = short_name(classes[target_index])
-    label_rows(axes, ["image", f"p({true_class})\n(linear)", f"drop of\np({true_class})\n(log)",
-                      "most\nprobable"], report_points(fig, 10))
+    label_rows(axes, ["image", "p(true)", "drop of\np(true)", "most\nprobable"], report_points(fig, 10))
     for bar in bars[1::4]:  # the probability row of each block
         colour_bar(fig, p_shown, bar, "p")
     for bar in bars[2::4]:  # the drop row of each block
-        colour_bar(fig, drop_shown, bar, "drop of p\n(log scale)")
+        colour_bar(fig, drop_shown, bar, "drop (log)")
         bar.yaxis.set_ticks([1e-4, 1e-2, 1], ["0.0001", "0.01", "1"])
         bar.yaxis.set_minor_locator(plt.NullLocator())
     marks = [plt.Line2D([], [], ls="", marker="s", markersize=8, markerfacecolor="none",
@@ -1259,7 +1258,7 @@ def plot_occlusion(images, occlusion, classes, target_index, region_mask, out, n
                                 path_effects=[patheffects.withStroke(linewidth=2.2, foreground="black")]))
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, classes)] + marks,
                loc="upper center", ncol=3, fontsize=report_points(fig, 9.5), bbox_to_anchor=(0.45, 0.1))
-    fig.suptitle(title, fontsize=report_points(fig, 11))
+    fig.suptitle(f"{title}; true class: {true_class}", fontsize=report_points(fig, 11))
     save_figure(fig, out, name)
 
 
