@@ -1141,7 +1141,8 @@ def plot_test_predictions(data, report, seed, out, name):
             axes[row, col].set_title(short_name(data["classes"][predictions[i]]), fontsize=8.5,
                                      color="red" if wrong else "green", fontweight="bold" if wrong else None)
     label_rows(axes, [short_name(c) for c in data["classes"]], 10)
-    fig.suptitle("test images by true class (rows); title: predicted class\n"
+    model = "retrained model" if name.endswith("after") else "first model"
+    fig.suptitle(f"{model}: test images by true class (rows); title: predicted class\n"
                  "(green right, red bold wrong)", fontsize=10)
     save_figure(fig, out, name)
 
@@ -1299,14 +1300,13 @@ def plot_localisation(localised, example, fill, fill_colour, out):
 
 def plot_class_models(before, after, setup, failing_index, region_mask):
     """Each class's class model visualisation (2a) as an image, before and after the fix: its
-    deviation from the mean colour (the image at rest), amplified by one factor per model (the
-    deviation's 99.5th percentile reaches the display's range; the optimum's scale is set by lambda),
-    so that the five images of a row compare; the failing class's panels carry 2f's region."""
+    deviation from the mean colour (the image at rest), amplified image by image until its 99.5th
+    percentile reaches the display's range (the optimum's scale is set by lambda, and one strong
+    class would leave the others flat grey); the failing class's panels carry 2f's region."""
     fig, axes = plt.subplots(2, len(setup.classes), figsize=(1.3 * len(setup.classes) + 0.9, 3.0))
     for row, images in enumerate((before, after)):
-        deviation = images * setup.std.view(1, 3, 1, 1)  # in the 0-1 range of the pixels
-        scale = torch.quantile(deviation.abs().flatten(), 0.995).clamp(min=1e-12)
-        for ax, image in zip(axes[row], deviation):
+        for ax, image in zip(axes[row], images * setup.std.view(1, 3, 1, 1)):  # in the pixels' 0-1 range
+            scale = torch.quantile(image.abs().flatten(), 0.995).clamp(min=1e-12)
             show(ax, (setup.mean.view(3, 1, 1) + 0.5 * image / scale).clamp(0, 1))
         outline_region(axes[row, failing_index], region_mask)
     for ax, name in zip(axes[0], setup.classes):

@@ -41,7 +41,10 @@ def span(values, form=pct):
 
 
 def mean_sd(values):
-    return f"{pct(np.mean(values))}\\,$\\pm$\\,{pct(np.std(values, ddof=1) if len(values) > 1 else 0.0)}"
+    """Mean and sample sd over seeds; a single seed's value alone."""
+    if len(values) == 1:
+        return pct(values[0])
+    return f"{pct(np.mean(values))}\\,$\\pm$\\,{pct(np.std(values, ddof=1))}"
 
 
 def tex(text):
@@ -115,7 +118,9 @@ def problem2_macros(p2):
                        f"PTwoOcclusionShare{w}": pct(expl["occlusion_share_in_region"][when]),
                        f"PTwoExamChanged{w}": occlusion["images_with_class_change"],
                        f"PTwoExamAtRegion{w}": occlusion["images_with_class_change_at_region"],
-                       f"PTwoLowestP{w}": f"{occlusion['min_p_true']:.2f}"})
+                       f"PTwoLowestP{w}": f"{occlusion['min_p_true']:.2f}",
+                       f"PTwoOcclusionOnSign{w}": pct(sum(expl["by_part"]["occlusion"][when][k] for k in ("centre", "ring")), 0),
+                       f"PTwoSaliencyCentre{w}": pct(expl["by_part"]["saliency"][when]["centre"], 0)})
     parts = expl["by_part"]
     macros["PTwoPartRows"] = "\n".join(f"{name} & {pct(parts['area'][name], 0)} & " + " & ".join(
         pct(parts[m][w][name], 0) for m in ("saliency", "occlusion") for w in ("before", "after")) + " \\\\"
@@ -203,12 +208,13 @@ def problem3_side_rows(side):
     for key, name in (("problem3_weak", "2,000 SVHN crops"), ("problem3_noaugment", "no jitter"),
                       ("problem3_long", "10,000 iterations")):
         if (r := side.get(key)) is None:
-            rows.append(f"{name} & \\multicolumn{{6}}{{c}}{{not measured}} \\\\")
+            rows.append(f"{name} & \\multicolumn{{8}}{{c}}{{not measured}} \\\\")
         else:
             rows.append(f"{name} & {len(r['seeds'])} & {pct(r['source']['svhn_test_acc'])} & "
                         f"{mean_sd(r['source_only']['per_seed'])} & "
                         f"{mean_sd(r['adda']['per_seed'])} & {listed(r['adda']['gain_per_seed'], points)} & "
-                        f"{span(r['adda']['lowest_digit_acc'])} \\\\")
+                        f"{span(r['adda']['lowest_digit_acc'])} & {span(r['adda']['domain_classifier_acc']['before'])} & "
+                        f"{span(r['adda']['domain_classifier_acc']['after'])} \\\\")
     long_run = side.get("problem3_long")
     judged = long_run["adda"]["domain_classifier_acc"] if long_run else {"before": [float("nan")], "after": [float("nan")]}
     return {"PThreeSideRows": "\n".join(rows), "PThreeLongJudgeBefore": span(judged["before"]),
