@@ -205,6 +205,12 @@ def p3_source_only_above_paper(r):
     return r["p3"]["source_only"]["mean"] > 0.601
 
 
+def p3_jitter_helps_source(r):
+    """Without the jitter, the mean source-only MNIST accuracy lower than with it."""
+    noaugment, = needs(r, "problem3_noaugment")
+    return noaugment["source_only"]["mean"] < r["p3"]["source_only"]["mean"]
+
+
 def p3_mse_collapses(r):
     """'collapse': every MSE seed's MNIST feature variance below a tenth of its source features'."""
     return all(s["target_total_variance"] < 0.1 * s["source_total_variance"]

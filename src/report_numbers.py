@@ -135,18 +135,20 @@ def problem2_macros(p2):
 
 
 def problem2_side_rows(p2, side):
-    """One row per run of the fix: the default, the other seeds, and the mean-colour fill."""
+    """One row per run of the fix: the default, the other seeds, and the grey fill."""
     rows = []
     for name, r in (("inpaint, seed 0", p2), ("inpaint, seed 1", side.get("problem2_seed1")),
-                    ("inpaint, seed 2", side.get("problem2_seed2")), ("mean colour, seed 0", side.get("problem2_grey"))):
+                    ("inpaint, seed 2", side.get("problem2_seed2")), ("grey, seed 0", side.get("problem2_grey"))):
         if r is None:
-            rows.append(f"{name} & \\multicolumn{{7}}{{c}}{{not measured}} \\\\")
+            rows.append(f"{name} & \\multicolumn{{9}}{{c}}{{not measured}} \\\\")
             continue
         planted = pct(r["planted_trigger_attack_rate"]["after"]) if r["planted_trigger_attack_rate"] else "--"
         iou = "--" if r["trigger_iou"] is None else f"{r['trigger_iou']:.2f}"
         rows.append(f"{name} & {tex(r['failing_class'])} & {pct(r['before']['val_acc'])} & "
                     f"{pct(r['before']['scored_half_failing_acc'])} & {pct(r['after']['scored_half_failing_acc'])} & "
-                    f"{pct(r['attack_success_rate']['after'])} & {planted} & {iou} \\\\")
+                    f"{pct(r['attack_success_rate']['after'])} & {planted} & {iou} & "
+                    f"{pct(r['alternative_fix']['scored_half_failing_acc'])} & "
+                    f"{pct(r['alternative_fix']['fill_patch_attack_rate'])} \\\\")
     grey = (side.get("problem2_grey") or {}).get("alternative_fix")
     return {"PTwoRunRows": "\n".join(rows), **({"PTwoGreyAlternativeScored": pct(grey["scored_half_failing_acc"]),
             "PTwoGreyAlternativeFillPatch": pct(grey["fill_patch_attack_rate"])} if grey else
@@ -217,7 +219,10 @@ def problem3_side_rows(side):
                         f"{span(r['adda']['domain_classifier_acc']['after'])} \\\\")
     long_run = side.get("problem3_long")
     judged = long_run["adda"]["domain_classifier_acc"] if long_run else {"before": [float("nan")], "after": [float("nan")]}
-    return {"PThreeSideRows": "\n".join(rows), "PThreeLongJudgeBefore": span(judged["before"]),
+    no_jitter = side.get("problem3_noaugment")
+    return {"PThreeSideRows": "\n".join(rows),
+            "PThreeNoJitterSourceOnly": mean_sd(no_jitter["source_only"]["per_seed"]) if no_jitter else "--",
+            "PThreeLongJudgeBefore": span(judged["before"]),
             "PThreeLongJudgeAfter": span(judged["after"]),
             "PThreeLongGain": listed(long_run["adda"]["gain_per_seed"], points) if long_run else "--"}
 
