@@ -903,43 +903,37 @@ def main(argv=None):
 # ==================================================================================================
 # Appendix: plots
 # ==================================================================================================
-def show_digit(ax, image):
-    """A uint8 image on its 0-255 scale (RGB or grey), a float network input on its own range."""
-    scale = {"vmin": 0, "vmax": 255} if image.dtype == torch.uint8 else {}
-    image = image.permute(1, 2, 0).numpy()
-    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", **scale)
-    ax.axis("off")
-
-
 def plot_examples(svhn, mnist, out):
     fig, axes = plt.subplots(3, 12, figsize=(8, 2.8))
-    rows = [("SVHN", svhn["train"][0][:12], svhn["train"][1]),
-            ("SVHN, network input", svhn["train"][0][:12], svhn["train"][1]),
+    svhn_images = svhn["train"][0][:12]
+    rows = [("SVHN", svhn_images, svhn["train"][1]),
+            ("SVHN\nnetwork input", normalise_contrast(svhn_images)[:, :1], svhn["train"][1]),
             ("MNIST", mnist["train"][0][:12], mnist["train"][1])]
-    for row, (name, images, labels) in enumerate(rows):
-        shown = normalise_contrast(images)[:, :1] if name == "SVHN, network input" else images
-        for col in range(12):
-            show_digit(axes[row, col], shown[col])
-            axes[row, col].set_title(str(int(labels[col])), fontsize=10.5)
-        axes[row, 0].text(-6, 16, name.replace(", ", "\n"), ha="right", va="center", fontsize=10.5)
+    for row, (name, images, labels) in zip(axes, rows):
+        # a uint8 image on its 0-255 scale, the network's (float, one grey channel) input on its own range
+        scale = {"vmin": 0, "vmax": 255} if images.dtype == torch.uint8 else {}
+        for ax, image, label in zip(row, images.permute(0, 2, 3, 1).numpy(), labels):
+            ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", **scale)
+            ax.set_title(str(int(label)), fontsize=10.5)
+            ax.axis("off")
+        row[0].text(-6, 16, name, ha="right", va="center", fontsize=10.5)
     save_figure(fig, out, "p3_examples")
 
 
 def plot_source_curves(sources, out):
     fig, axes = plt.subplots(1, 2, figsize=(6.6, 2.7))  # printed at about this width
+    kept = {"marker": "o", "mec": "k", "mew": 0.5}
     for k, (seed, source) in enumerate(sources.items()):
-        history = source["history"]
-        axes[0].plot(history["step"], history["train_loss"], color=f"C{k}", label=f"seed {seed}")
-        axes[1].plot(history["step"], history["held_out_acc"], color=f"C{k}", label=f"seed {seed}")
-        axes[1].plot(history["step"], history["train_acc"], ":", color=f"C{k}")
-        axes[1].plot(source["chosen_step"], source["svhn_held_out_acc"], "o", color=f"C{k}", mec="k", mew=0.5)
+        history, colour = source["history"], f"C{k}"
+        axes[0].plot(history["step"], history["train_loss"], color=colour, label=f"seed {seed}")
+        axes[1].plot(history["step"], history["held_out_acc"], color=colour, label=f"seed {seed}")
+        axes[1].plot(history["step"], history["train_acc"], ":", color=colour)
+        axes[1].plot(source["chosen_step"], source["svhn_held_out_acc"], ls="", color=colour, **kept)
     styles = [plt.Line2D([], [], ls="-", color="0.4", label="held-out tenth"),
               plt.Line2D([], [], ls=":", color="0.4", label="training batches"),
-              plt.Line2D([], [], ls="", marker="o", color="0.4", mec="k", mew=0.5, label="step kept")]
-    axes[0].set_title("cross-entropy on the training batches")
-    axes[1].set_title("SVHN accuracy")
-    for ax in axes:
-        ax.set_xlabel("optimiser step")
+              plt.Line2D([], [], ls="", color="0.4", label="step kept", **kept)]
+    for ax, title in zip(axes, ("cross-entropy on the training batches", "SVHN accuracy")):
+        ax.set(title=title, xlabel="optimiser step")
     axes[1].legend(handles=styles, fontsize=8, loc="lower right")
     fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="upper center", ncol=len(sources),
                bbox_to_anchor=(0.5, -0.05), frameon=False)
@@ -950,63 +944,50 @@ def plot_confusion(matrix, title, out, name):
     fig, ax = plt.subplots(figsize=(3.4, 3.0))  # printed at about this width, two side by side
     # each digit's accuracy on the diagonal: the report's text quotes them
     shown = draw_confusion(ax, matrix, [str(digit) for digit in range(10)], as_percent=True, fontsize=7)
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true digit's images (cells: %)")
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the true digit's images (cells: %)")
+    ax.set(xlabel="predicted digit", ylabel="true digit")
     ax.set_title(title, fontsize=9)
     save_figure(fig, out, name)
 
 
-def smooth(values, window=25):
-    values = np.asarray(values, float)
-    if len(values) < window:
-        return values
-    return np.convolve(values, np.ones(window) / window, mode="valid")
-
-
-def plot_adaptation_curves(adda_runs, mse_runs, source_only, out, name="p3_adaptation_curves"):
+def plot_adaptation_curves(adda_runs, mse_runs, source_only, out):
     """ADDA's losses, the MSE variant's loss and the MNIST accuracy along the way (a spread subset
     of the test set, monitoring only); the reported final accuracies (whole test set) are marked."""
     fig, axes = plt.subplots(1, 3 if mse_runs else 2, figsize=(7.4 if mse_runs else 6.8, 3.0),
                              gridspec_kw={"wspace": 0.5 if mse_runs else 0.75})
-    if not mse_runs:
-        axes = [axes[0], None, axes[1]]
+    losses, mse, accuracy = axes if mse_runs else (axes[0], None, axes[1])
     seeds = f"{len(adda_runs)} seeds" if len(adda_runs) > 1 else f"seed {next(iter(adda_runs))}"
+    reported = {"marker": "*", "ms": 9, "mec": "k", "mew": 0.5}
     for k, (seed, adaptation) in enumerate(adda_runs.items()):
         curves = adaptation["curves"]
-        x = np.array(curves["iteration"])
         for key, colour, label in (("discriminator_loss", "C3", "discriminator D"),
                                    ("target_loss", "C0", "target encoder $M_t$")):
-            values = smooth(curves[key])
-            axes[0].plot(x[len(x) - len(values):], values, color=colour, lw=0.8,
-                         label=f"{label} ({seeds})" if k == 0 else None)
-        axes[2].plot(curves["monitor_iteration"], curves["target_acc"], color=f"C{k}", lw=1,
-                     label=f"seed {seed}")
-        axes[2].plot(curves["monitor_iteration"][-1], adaptation["acc"], "*", color=f"C{k}", ms=9,
-                     mec="k", mew=0.5)
-    axes[0].axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
-    axes[0].set_ylabel("binary cross-entropy")
+            values, x = np.asarray(curves[key], float), curves["iteration"]
+            if len(values) >= 25:  # a moving average over 25 iterations
+                values = np.convolve(values, np.ones(25) / 25, mode="valid")
+            losses.plot(x[len(x) - len(values):], values, color=colour, lw=0.8,
+                        label=f"{label} ({seeds})" if k == 0 else None)
+        monitored = curves["monitor_iteration"]
+        accuracy.plot(monitored, curves["target_acc"], color=f"C{k}", lw=1, label=f"seed {seed}")
+        accuracy.plot(monitored[-1], adaptation["acc"], ls="", color=f"C{k}", **reported)
+    losses.axhline(np.log(2), color="k", lw=0.8, ls=":", label="log 2 (D at chance)")
+    losses.set(title="ADDA losses\n(moving average)", ylabel="binary cross-entropy")
     for k, (seed, adaptation) in enumerate(mse_runs.items()):
         curves = adaptation["curves"]
-        axes[1].semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8, label=f"seed {seed}")
-    source_mean = np.mean([report["acc"] for report in source_only.values()])
-    axes[2].axhline(source_mean, color="k", lw=0.8, ls="--", label="source only, mean over seeds")
-    axes[2].plot([], [], "*", color="0.5", mec="k", mew=0.5, ms=9, label="reported (whole test set)")
-    axes[0].set_title("ADDA losses\n(moving average)")
+        mse.semilogy(curves["iteration"], curves["mse_loss"], color=f"C{k}", lw=0.8, label=f"seed {seed}")
     if mse_runs:
-        from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-        axes[1].set_title("MSE variant: feature MSE")
-        axes[1].set_ylabel("mean squared error (log)")
-        axes[1].yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axes[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        axes[1].yaxis.set_minor_formatter(NullFormatter())
-    axes[2].set_ylabel("MNIST test accuracy")
-    axes[2].set_title("ADDA on MNIST\n(curves: monitoring subset)")
-    for ax in (ax for ax in axes if ax is not None):
+        mse.set(title="MSE variant: feature MSE", ylabel="mean squared error (log)")
+        mse.yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
+        mse.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
+        mse.yaxis.set_minor_formatter(plt.NullFormatter())
+    source_mean = np.mean([report["acc"] for report in source_only.values()])
+    accuracy.axhline(source_mean, color="k", lw=0.8, ls="--", label="source only, mean over seeds")
+    accuracy.plot([], [], ls="", color="0.5", label="reported (whole test set)", **reported)
+    accuracy.set(title="ADDA on MNIST\n(curves: monitoring subset)", ylabel="MNIST test accuracy")
+    for ax in fig.axes:
         ax.set_xlabel("iteration")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    save_figure(fig, out, name)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    save_figure(fig, out, "p3_adaptation_curves")
 
 
 def plot_feature_statistics(adda_runs, mse_runs, source_total_variance, out):
@@ -1017,10 +998,9 @@ def plot_feature_statistics(adda_runs, mse_runs, source_total_variance, out):
             curves = adaptation["curves"]
             ax.plot(curves["monitor_iteration"], curves["target_total_variance"], style,
                     color=f"C{k}", label=f"{label} seed {seed}")
-    ax.axhline(source_total_variance, color="k", lw=0.8, label=f"source features (SVHN), seed {next(iter(adda_runs))}")
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("total variance of\nMNIST features")
+    ax.axhline(source_total_variance, color="k", lw=0.8,
+               label=f"source features (SVHN), seed {next(iter(adda_runs))}")
+    ax.set(yscale="log", xlabel="iteration", ylabel="total variance of\nMNIST features")
     ax.legend(fontsize=9, ncol=3, loc="upper center", bbox_to_anchor=(0.45, -0.22), frameon=False)
     save_figure(fig, out, "p3_feature_spread")
 
@@ -1028,27 +1008,24 @@ def plot_feature_statistics(adda_runs, mse_runs, source_total_variance, out):
 def plot_tsne(embeddings, out):
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.5))  # printed at about this width
     for ax, (title, points, domains, labels) in zip(axes, embeddings):
-        # SVHN as open rings, MNIST as filled dots: told apart by shape in print, coloured by digit.
+        # SVHN as open rings, MNIST as filled triangles: told apart by shape in print, coloured by digit.
         colours = plt.cm.tab10(labels.astype(int))
         source, target = domains == 0, domains == 1
-        ax.scatter(points[source, 0], points[source, 1], s=22, facecolors="none",
-                   edgecolors=colours[source], linewidths=0.7)
-        ax.scatter(points[target, 0], points[target, 1], s=9, marker="^", c=colours[target], linewidths=0)
+        ax.scatter(*points[source].T, s=22, facecolors="none", edgecolors=colours[source], linewidths=0.7)
+        ax.scatter(*points[target].T, s=9, marker="^", c=colours[target], linewidths=0)
         ax.set_title(title, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
     # One legend below both panels, so that it covers no points.
-    markers = [plt.Line2D([], [], ls="", marker="o", markersize=5, markerfacecolor="none",
-                          markeredgecolor="0.3", label="SVHN (source): rings"),
-               plt.Line2D([], [], ls="", marker="^", markersize=4, color="0.3",
+    markers = [plt.Line2D([], [], ls="", marker="o", ms=5, mfc="none", mec="0.3",
+                          label="SVHN (source): rings"),
+               plt.Line2D([], [], ls="", marker="^", ms=4, color="0.3",
                           label="MNIST (target): filled triangles")]
-    digits = [plt.Line2D([], [], ls="", marker="s", markersize=7, color=plt.cm.tab10(d), label=str(d))
-              for d in range(10)]
-    fig.legend(handles=markers, fontsize=9, ncol=2,
-               loc="upper center", bbox_to_anchor=(0.5, 0.02), frameon=False)
-    fig.legend(handles=digits, fontsize=9, ncol=10, title="digit (colour)", title_fontsize=9,
-               loc="upper center", bbox_to_anchor=(0.5, -0.05), frameon=False, handletextpad=0.1,
-               columnspacing=0.9)
+    digits = [plt.Line2D([], [], ls="", marker="s", ms=7, color=plt.cm.tab10(digit), label=str(digit))
+              for digit in range(10)]
+    below = {"fontsize": 9, "loc": "upper center", "frameon": False}
+    fig.legend(handles=markers, ncol=2, bbox_to_anchor=(0.5, 0.02), **below)
+    fig.legend(handles=digits, ncol=10, title="digit (colour)", title_fontsize=9, bbox_to_anchor=(0.5, -0.05),
+               handletextpad=0.1, columnspacing=0.9, **below)
     fig.suptitle(f"t-SNE of the features of {len(points) // 2} SVHN and {len(points) // 2} MNIST "
                  f"test images; colour = digit", y=1.06)  # above the two-line panel titles
     save_figure(fig, out, "p3_tsne")
@@ -1080,24 +1057,24 @@ def paired_gain_summary(gains):
     resampled = gains[np.random.default_rng(0).integers(0, len(gains), (10000, len(gains)))].mean(1)
     return {"seeds_gaining": gaining, "seeds_not_tied": untied,
             "sign_test_p": float(scipy.stats.binomtest(gaining, untied, 0.5).pvalue) if untied else 1.0,
-            "gain_bootstrap_95": [float(np.percentile(resampled, 2.5)), float(np.percentile(resampled, 97.5))]}
+            "gain_bootstrap_95": [float(bound) for bound in np.percentile(resampled, [2.5, 97.5])]}
 
 
 def adaptation_summary(runs, source_reports, seeds):
     """The per-seed numbers of one adaptation method (ADDA or the MSE variant) on its seeds."""
-    gains = [runs[s]["acc"] - source_reports[s]["acc"] for s in seeds]
+    acc, source_acc = ([reports[s]["acc"] for s in seeds] for reports in (runs, source_reports))
+    best, final = ([runs[s][key] for s in seeds] for key in ("best_monitored", "final_monitored"))
+    gains = [a - b for a, b in zip(acc, source_acc)]
     per_digit = [runs[s]["report"]["per_class"] for s in seeds]
-    return {**mean_std([runs[s]["acc"] for s in seeds]), "seeds": seeds, "gain_per_seed": gains,
-            "source_only_per_seed": [source_reports[s]["acc"] for s in seeds],
+    return {**mean_std(acc), "seeds": seeds, "gain_per_seed": gains, "source_only_per_seed": source_acc,
             **paired_gain_summary(gains),
             "lowest_digit_acc": [min(d) for d in per_digit],
             "collapsed_digits": [[k for k, a in enumerate(d) if a < 0.10] for d in per_digit],
             "domain_classifier_acc": {when: [runs[s]["domain_classifier_acc"][when] for s in seeds]
                                       for when in ("before", "after")},
             "feature_statistics": {s: runs[s]["feature_statistics"] for s in seeds},
-            "best_monitored": [runs[s]["best_monitored"] for s in seeds],
-            "final_monitored": [runs[s]["final_monitored"] for s in seeds],
-            "drop_from_best": [runs[s]["best_monitored"] - runs[s]["final_monitored"] for s in seeds],
+            "best_monitored": best, "final_monitored": final,
+            "drop_from_best": [b - f for b, f in zip(best, final)],
             "monitor": {s: {"iteration": runs[s]["curves"]["monitor_iteration"],
                             "target_acc": runs[s]["curves"]["target_acc"]} for s in seeds}}
 
@@ -1109,7 +1086,6 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
     feature_dim = args.fc_widths[-1]
     source_acc = mean_std([source_reports[s]["acc"] for s in seeds])
     adda_summary = adaptation_summary(adda_runs, source_reports, seeds)
-    mse_seeds = list(mse_runs)
     print(f"source only {source_acc['mean']:.3f} +- {source_acc['std']:.3f}; ADDA {adda_summary['mean']:.3f} "
           f"+- {adda_summary['std']:.3f} ({adda_summary['seeds_gaining']} of {len(seeds)} seeds gain) over "
           f"seeds {seeds}")
@@ -1118,6 +1094,8 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
                 "lr_schedule": "half cosine to zero, both players", "reported": "final iterate",
                 "source_batches": "class-balanced", "augment": not args.no_augment,
                 "discriminator_dropout": args.discriminator_dropout}
+    svhn_acc = {split: [source_runs[s][f"svhn_{split}_acc"] for s in seeds]
+                for split in ("train", "held_out", "test")}
     results = {
         "architecture": {"conv_widths": args.conv_widths, "fc_widths": args.fc_widths,
                          "layer_shapes": sources.layer_shapes, "feature_dim": feature_dim,
@@ -1126,14 +1104,9 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
         "preprocessing": "grey value, each image minus its mean, divided by (its sd + 1 grey level), "
                          "3 equal channels",
         "seeds": seeds,
-        "source": {"svhn_train_acc": float(np.mean([source_runs[s]["svhn_train_acc"] for s in seeds])),
-                   "svhn_held_out_acc": float(np.mean([source_runs[s]["svhn_held_out_acc"] for s in seeds])),
-                   "svhn_test_acc": float(np.mean([source_runs[s]["svhn_test_acc"] for s in seeds])),
-                   "svhn_test_per_seed": [source_runs[s]["svhn_test_acc"] for s in seeds],
-                   "svhn_held_out_per_seed": [source_runs[s]["svhn_held_out_acc"] for s in seeds],
-                   "svhn_train_per_seed": [source_runs[s]["svhn_train_acc"] for s in seeds],
-                   "chosen_step": [source_runs[s]["chosen_step"] for s in seeds],
-                   "steps_run": [source_runs[s]["steps_run"] for s in seeds],
+        "source": {**{f"svhn_{split}_acc": float(np.mean(accs)) for split, accs in svhn_acc.items()},
+                   **{f"svhn_{split}_per_seed": accs for split, accs in svhn_acc.items()},
+                   **{key: [source_runs[s][key] for s in seeds] for key in ("chosen_step", "steps_run")},
                    "max_steps": args.source_steps, "patience": args.source_patience,
                    "weight_decay": args.source_weight_decay, "augment": not args.no_augment,
                    "train_images": len(svhn["train"][1]),
@@ -1151,9 +1124,9 @@ def write_problem3_results(setup, sources, source_only, mse_runs, adda):
                  "discriminator_held_out_gap": [adda_runs[s]["discriminator_held_out_gap"] for s in seeds],
                  "settings": settings},
         "mse": None if not mse_runs else {
-            **adaptation_summary(mse_runs, source_reports, mse_seeds),
-            "loss_final": [settled_loss(mse_runs[s], "mse_loss") for s in mse_seeds],
-            "loss_floor": [mse_floor(mse_runs[s], feature_dim) for s in mse_seeds],
+            **adaptation_summary(mse_runs, source_reports, list(mse_runs)),
+            "loss_final": [settled_loss(run, "mse_loss") for run in mse_runs.values()],
+            "loss_floor": [mse_floor(run, feature_dim) for run in mse_runs.values()],
             "settings": settings},
         "tsne_same_digit_neighbour": adda.tsne_same_digit_neighbour,
         "source_feature_statistics": source_only.feature_spread,
