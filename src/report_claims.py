@@ -8,7 +8,6 @@ import re
 
 SIDE_RUNS = ("problem2_seed1", "problem2_seed2", "problem2_grey", "problem3_weak", "problem3_noaugment",
              "problem3_long")
-P3_SIDE_RUNS = SIDE_RUNS[3:]
 
 
 class NotMeasured(Exception):

@@ -149,10 +149,11 @@ def problem2_side_rows(p2, side):
                     f"{pct(r['attack_success_rate']['after'])} & {planted} & {iou} & "
                     f"{pct(r['alternative_fix']['scored_half_failing_acc'])} & "
                     f"{pct(r['alternative_fix']['fill_patch_attack_rate'])} \\\\")
-    grey = (side.get("problem2_grey") or {}).get("alternative_fix")
-    return {"PTwoRunRows": "\n".join(rows), **({"PTwoGreyAlternativeScored": pct(grey["scored_half_failing_acc"]),
-            "PTwoGreyAlternativeFillPatch": pct(grey["fill_patch_attack_rate"])} if grey else
-            {"PTwoGreyAlternativeScored": "--", "PTwoGreyAlternativeFillPatch": "--"})}
+    macros = {"PTwoRunRows": "\n".join(rows), "PTwoGreyAlternativeScored": "--", "PTwoGreyAlternativeFillPatch": "--"}
+    if grey := side.get("problem2_grey"):
+        macros.update(PTwoGreyAlternativeScored=pct(grey["alternative_fix"]["scored_half_failing_acc"]),
+                      PTwoGreyAlternativeFillPatch=pct(grey["alternative_fix"]["fill_patch_attack_rate"]))
+    return macros
 
 
 def problem3_macros(p3):
@@ -217,14 +218,15 @@ def problem3_side_rows(side):
                         f"{mean_sd(r['adda']['per_seed'])} & {listed(r['adda']['gain_per_seed'], points)} & "
                         f"{span(r['adda']['lowest_digit_acc'])} & {span(r['adda']['domain_classifier_acc']['before'])} & "
                         f"{span(r['adda']['domain_classifier_acc']['after'])} \\\\")
-    long_run = side.get("problem3_long")
-    judged = long_run["adda"]["domain_classifier_acc"] if long_run else {"before": [float("nan")], "after": [float("nan")]}
-    no_jitter = side.get("problem3_noaugment")
-    return {"PThreeSideRows": "\n".join(rows),
-            "PThreeNoJitterSourceOnly": mean_sd(no_jitter["source_only"]["per_seed"]) if no_jitter else "--",
-            "PThreeLongJudgeBefore": span(judged["before"]),
-            "PThreeLongJudgeAfter": span(judged["after"]),
-            "PThreeLongGain": listed(long_run["adda"]["gain_per_seed"], points) if long_run else "--"}
+    macros = {"PThreeSideRows": "\n".join(rows), **dict.fromkeys(
+        ("PThreeNoJitterSourceOnly", "PThreeLongJudgeBefore", "PThreeLongJudgeAfter", "PThreeLongGain"), "--")}
+    if no_jitter := side.get("problem3_noaugment"):
+        macros["PThreeNoJitterSourceOnly"] = mean_sd(no_jitter["source_only"]["per_seed"])
+    if long_run := side.get("problem3_long"):
+        judged = long_run["adda"]["domain_classifier_acc"]
+        macros.update(PThreeLongJudgeBefore=span(judged["before"]), PThreeLongJudgeAfter=span(judged["after"]),
+                      PThreeLongGain=listed(long_run["adda"]["gain_per_seed"], points))
+    return macros
 
 
 # ==================================================================================================
