@@ -1191,9 +1191,14 @@ def plot_saliency(images, saliency, out, name, title):
     save_figure(fig, out, name)
 
 
+def square_centres(occlusion):
+    """Where the occluding square's centre was along one axis, in the plot's pixel coordinates."""
+    return np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+
+
 def draw_occlusion_map(ax, occlusion, values, **style):
     """A map drawn where the square's centres were: each cell spans half-way to its neighbours."""
-    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+    centres = square_centres(occlusion)
     half = np.diff(centres) / 2
     edges = np.concatenate([[centres[0] - half[0]], centres[:-1] + half, [centres[-1] + half[-1]]])
     # Rasterised: drawn as vector cells, PDF viewers leave hairline seams between them.
@@ -1207,7 +1212,7 @@ def ring_class_changes(ax, occlusion, k, target_index):
     """A square frame a little outside each patch of positions where the most probable class is
     not the true one: a change at one or two positions is seen, and its colour is not covered."""
     patches, _ = ndimage.label(np.asarray(occlusion["most_probable"][k]) != target_index)
-    centres = np.asarray(occlusion["positions"]) + occlusion["size_px"] / 2 - 0.5
+    centres = square_centres(occlusion)
     reach = (centres[1] - centres[0]) / 2 + 2.5  # half a cell, and a margin
     for rows, cols in ndimage.find_objects(patches):
         x0, x1 = centres[cols.start] - reach, centres[cols.stop - 1] + reach
